@@ -1,0 +1,15 @@
+"""CNN Studio: navigation, shared sidebar and state. Each page lives in pages/."""
+import streamlit as st
+
+import core  # noqa: F401  (quietens TensorFlow before any page imports it)
+from pages import common
+
+st.set_page_config(page_title="CNN Studio", page_icon="🧠", layout="wide")
+
+PAGES = [
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+]
+
+nav = st.navigation(PAGES)
+common.sidebar()
+nav.run()

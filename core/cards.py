@@ -1,0 +1,136 @@
+"""Model cards: the JSON file beside each model that says what it is and how good.
+
+A shipped model is ``assets/models/NAME.keras`` with ``NAME.card.json``; a model a
+user trained is ``runs/RUN/model.keras`` with ``runs/RUN/card.json``. Cards are
+written atomically so a crash never leaves half a card.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SHIPPED_SUFFIX = ".card.json"
+RUN_CARD = "card.json"
+REQUIRED = ("name", "task", "model_file")
+TASKS = ("mnist", "image")
+
+
+class CardError(ValueError):
+    """A model card that is missing, unreadable or incomplete."""
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write then rename, so readers see the old file or the new one, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: str | Path, data: Any) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def read_card(path: str | Path) -> dict:
+    """Parse and check one card; raise CardError saying what is wrong."""
+    path = Path(path)
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CardError(f"{path.name}: no such card") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CardError(f"{path.name}: not valid JSON ({exc})") from None
+    if not isinstance(card, dict):
+        raise CardError(f"{path.name}: a card must be a JSON object")
+    missing = [key for key in REQUIRED if key not in card]
+    if missing:
+        raise CardError(f"{path.name}: missing field(s) {', '.join(missing)}")
+    if card["task"] not in TASKS:
+        raise CardError(f"{path.name}: unknown task {card['task']!r} (expected one of {TASKS})")
+    return card
+
+
+@dataclass
+class ModelEntry:
+    """One model the app can offer, or a card that could not be read."""
+
+    name: str
+    source: str  # "shipped" or "run"
+    card_path: Path
+    card: dict = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def task(self) -> str | None:
+        return self.card.get("task")
+
+    @property
+    def model_path(self) -> Path:
+        return self.card_path.parent / self.card.get("model_file", "model.keras")
+
+    @property
+    def title(self) -> str:
+        return self.card.get("title") or self.name
+
+    @property
+    def test_accuracy(self) -> float | None:
+        return (self.card.get("metrics") or {}).get("test_accuracy")
+
+    def label(self) -> str:
+        """A short human label for pickers: title, accuracy and where it comes from."""
+        acc = self.test_accuracy
+        score = f" · test {acc:.2%}" if isinstance(acc, (int, float)) else ""
+        where = "shipped" if self.source == "shipped" else "your run"
+        return f"{self.title}{score} ({where})"
+
+
+def _entry(name: str, source: str, card_path: Path) -> ModelEntry:
+    try:
+        card = read_card(card_path)
+    except CardError as exc:
+        return ModelEntry(name, source, card_path, error=str(exc))
+    entry = ModelEntry(card.get("name", name), source, card_path, card)
+    if not entry.model_path.is_file():
+        entry.error = f"model file {entry.model_path.name} is missing next to {card_path.name}"
+    return entry
+
+
+def find_models(models_dir: Path, runs_root: Path, task: str | None = None) -> list[ModelEntry]:
+    """Every model card under the shipped folder and the runs folder.
+
+    Broken cards are returned with ``error`` set rather than raising, so a page
+    can show what is wrong next to the models that work.
+    """
+    entries: list[ModelEntry] = []
+    if models_dir.is_dir():
+        for card_path in sorted(models_dir.glob(f"*{SHIPPED_SUFFIX}")):
+            entries.append(_entry(card_path.name[: -len(SHIPPED_SUFFIX)], "shipped", card_path))
+    if runs_root.is_dir():
+        for card_path in sorted(runs_root.glob(f"*/{RUN_CARD}")):
+            entries.append(_entry(card_path.parent.name, "run", card_path))
+    if task is not None:
+        entries = [e for e in entries if e.task == task]
+    return entries

@@ -1,0 +1,142 @@
+"""What this machine offers: libraries, devices, data sets and models.
+
+TensorFlow is imported only inside ``machine_info`` because its import takes
+seconds; everything else here is cheap file-system checks.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import subprocess
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from core import config
+from core.cards import ModelEntry, find_models
+
+MNIST_FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
+
+
+@dataclass
+class GPU:
+    name: str
+    memory_mb: int | None = None
+    compute_capability: str | None = None
+
+
+@dataclass
+class MachineInfo:
+    python: str
+    tensorflow: str
+    keras: str
+    cpu_count: int
+    gpus: list[GPU] = field(default_factory=list)
+    mixed_precision: bool = False
+
+    @property
+    def device(self) -> str:
+        """'GPU' or 'CPU': where training and prediction run by default."""
+        return "GPU" if self.gpus else "CPU"
+
+    def describe_device(self) -> str:
+        if not self.gpus:
+            return f"CPU ({self.cpu_count} cores)"
+        names = ", ".join(g.name for g in self.gpus)
+        return f"{len(self.gpus)} GPU: {names}" if len(self.gpus) == 1 else f"{len(self.gpus)} GPUs: {names}"
+
+    def as_dict(self) -> dict:
+        return asdict(self) | {"device": self.device}
+
+
+def _nvidia_memory_mb() -> list[int]:
+    """Total memory of each NVIDIA GPU from nvidia-smi, or [] when unavailable."""
+    if not shutil.which("nvidia-smi"):
+        return []
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=memory.total", "--format=csv,noheader,nounits"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout
+        return [int(float(line)) for line in out.split() if line.strip()]
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return []
+
+
+def machine_info() -> MachineInfo:
+    """Library versions and devices, as TensorFlow sees them."""
+    import keras
+    import tensorflow as tf
+
+    gpus = []
+    memory = _nvidia_memory_mb()
+    for index, device in enumerate(tf.config.list_physical_devices("GPU")):
+        details = tf.config.experimental.get_device_details(device)
+        cc = details.get("compute_capability")
+        gpus.append(GPU(
+            name=details.get("device_name", device.name),
+            memory_mb=memory[index] if index < len(memory) else None,
+            compute_capability=f"{cc[0]}.{cc[1]}" if cc else None,
+        ))
+    # float16 tensor cores arrive with compute capability 7.0 (Volta).
+    mixed = any(g.compute_capability and float(g.compute_capability) >= 7.0 for g in gpus)
+    return MachineInfo(
+        python=platform.python_version(),
+        tensorflow=tf.__version__,
+        keras=keras.__version__,
+        cpu_count=os.cpu_count() or 1,
+        gpus=gpus,
+        mixed_precision=mixed,
+    )
+
+
+@dataclass
+class DatasetStatus:
+    name: str
+    path: Path
+    present: bool
+    detail: str
+
+
+def _count_images(folder: Path) -> int:
+    return sum(1 for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def datasets(root: Path | None = None) -> list[DatasetStatus]:
+    """Which data sets are present under the data root, with a one-line summary."""
+    root = root or config.data_root()
+    found = []
+
+    mnist = root / config.DATASETS["mnist"]
+    have = [f for f in MNIST_FILES if (mnist / f).is_file()]
+    found.append(DatasetStatus(
+        "mnist", mnist, len(have) == len(MNIST_FILES),
+        f"{len(have)}/{len(MNIST_FILES)} IDX files",
+    ))
+
+    flowers = root / config.DATASETS["flowers"]
+    classes = sorted(p for p in flowers.iterdir() if p.is_dir()) if flowers.is_dir() else []
+    counts = {c.name: _count_images(c) for c in classes}
+    found.append(DatasetStatus(
+        "flowers", flowers, len(counts) >= 2,
+        f"{len(counts)} classes, {sum(counts.values())} images" if counts else "no class folders",
+    ))
+
+    imagenet = root / config.DATASETS["imagenet"]
+    weights = sorted(p.name for p in imagenet.glob("*.h5")) if imagenet.is_dir() else []
+    found.append(DatasetStatus(
+        "imagenet", imagenet, bool(weights),
+        f"{len(weights)} weight file(s)" if weights else "no weight files",
+    ))
+    return found
+
+
+def models(task: str | None = None) -> list[ModelEntry]:
+    """Shipped and user-trained models, from their cards (broken ones flagged)."""
+    return find_models(config.models_dir(), config.runs_root(), task)
