@@ -1,7 +1,9 @@
 """CNN Studio: navigation, shared sidebar and state. Each page lives in pages/."""
 import streamlit as st
 
-import core  # noqa: F401  (quietens TensorFlow before any page imports it)
+import core
+
+core.import_tensorflow()  # quiet, once, before any page imports it
 from pages import common
 
 st.set_page_config(page_title="CNN Studio", page_icon="🧠", layout="wide")

@@ -2,9 +2,36 @@
 
 Plain Python, never streamlit, so tests, the CLI and the pages share one API.
 """
+import contextlib
 import os
+import sys
 
-# TensorFlow prints C++ banners and oneDNN notes on import; the app and CLI want a
-# quiet terminal. Set before anything imports TensorFlow; an explicit setting wins.
+# TensorFlow prints C++ banners on import; the app and the CLI want a quiet terminal.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+
+@contextlib.contextmanager
+def _stderr_silenced():
+    """Silence file descriptor 2 (C++ logging ignores sys.stderr) for a moment."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def import_tensorflow():
+    """Import TensorFlow and Keras without absl's pre-init banners (oneDNN, CUDA stubs).
+
+    Call this before anything else imports them; later imports reuse the module.
+    Python exceptions still surface, since only the C-level stream is muted.
+    """
+    if "tensorflow" not in sys.modules:
+        with _stderr_silenced():
+            import keras  # noqa: F401
+            import tensorflow  # noqa: F401
+    return sys.modules["tensorflow"]

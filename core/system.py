@@ -12,6 +12,7 @@ import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import core
 from core import config
 from core.cards import ModelEntry, find_models
 
@@ -71,8 +72,8 @@ def _nvidia_memory_mb() -> list[int]:
 
 def machine_info() -> MachineInfo:
     """Library versions and devices, as TensorFlow sees them."""
+    tf = core.import_tensorflow()
     import keras
-    import tensorflow as tf
 
     gpus = []
     memory = _nvidia_memory_mb()
