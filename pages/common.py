@@ -19,3 +19,23 @@ def sidebar() -> None:
         st.caption(
             f"TensorFlow {info.tensorflow} · Keras {info.keras} · Python {info.python}"
         )
+
+
+def model_picker(task: str, key: str, label: str = "Model"):
+    """Pick a shipped or user-trained model of one task; returns its ModelEntry or None.
+
+    Broken cards and missing model files are shown with the reason, never raised.
+    """
+    entries = system.models(task=task)
+    usable = [e for e in entries if e.ok]
+    for bad in (e for e in entries if not e.ok):
+        st.warning(f"Model **{bad.name}** cannot be used: {bad.error}", icon=":material/error:")
+    if not usable:
+        st.error(
+            f"No {task} model found. Shipped models live in `assets/models/` (restore them with "
+            "`git checkout assets/models`), or train one on the **Train** page.",
+            icon=":material/error:",
+        )
+        return None
+    index = st.selectbox(label, range(len(usable)), format_func=lambda i: usable[i].label(), key=key)
+    return usable[index]

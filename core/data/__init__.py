@@ -1,0 +1,1 @@
+"""Data loading: MNIST IDX files (mnist.py) and image folders (folders.py)."""

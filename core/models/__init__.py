@@ -1,0 +1,1 @@
+"""Model registries: MNIST CNNs from scratch (mnist.py), transfer learning (transfer.py)."""
