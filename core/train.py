@@ -14,6 +14,7 @@ import sys
 import time
 import traceback
 
+from core import devices
 from core.rundir import RunDir
 
 TASKS = {
@@ -26,9 +27,22 @@ class TrainingError(ValueError):
     """Bad settings or data: reported as one clear line, exit code 2."""
 
 
+def add_device_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options every task shares: where to compute and in what precision (see core.devices)."""
+    group = parser.add_argument_group("device")
+    group.add_argument("--device", choices=devices.DEVICES, default="auto",
+                       help="auto: all GPUs when present, else the CPU")
+    group.add_argument("--mixed-precision", choices=devices.SWITCHES, default="auto",
+                       help="mixed_float16 (auto: on GPUs with compute capability >= 7.0)")
+    group.add_argument("--xla", choices=devices.SWITCHES, default="auto",
+                       help="XLA jit_compile (auto: Keras's choice, on with a GPU)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core.train", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="task", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    add_device_arguments(common)
     for task, (module_name, help_text) in TASKS.items():
         try:
             module = importlib.import_module(module_name)
@@ -36,24 +50,42 @@ def build_parser() -> argparse.ArgumentParser:
             if exc.name != module_name:
                 raise
             continue  # task not built yet
-        task_parser = sub.add_parser(task, help=help_text, description=help_text)
+        # "resolve": a task that defines one of the common options itself wins.
+        task_parser = sub.add_parser(task, help=help_text, description=help_text, parents=[common],
+                                     conflict_handler="resolve")
         module.add_arguments(task_parser)
         task_parser.set_defaults(_run=module.run)
     return parser
+
+
+def _switch(value) -> str:
+    """A task may declare a device option as a plain flag: True/False mean on/off."""
+    return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else str(value)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one task, keeping ``status.json`` in its ``--out`` folder true to the end.
 
     SIGTERM asks for a graceful stop (the task ends after the current batch, saves
-    its checkpoint and returns a card with ``"stopped": true``).
+    its checkpoint and returns a card with ``"stopped": true``). The task runs inside
+    the ``tf.distribute`` strategy that ``core.devices.setup`` picks.
     """
     args = build_parser().parse_args(argv)
     run = RunDir(args.out).create()
     signal.signal(signal.SIGTERM, lambda *_: run.request_stop())
     run.update_status(state="running", task=args.task, pid=os.getpid(), started=time.time(), error=None)
     try:
-        card = args._run(args) or {}
+        try:
+            strategy, plan = devices.setup(*(_switch(getattr(args, name, "auto"))
+                                             for name in ("device", "mixed_precision", "xla")))
+        except devices.DeviceError as exc:
+            raise TrainingError(str(exc)) from None
+        for note in plan.notes:
+            print(f"note: {note}", flush=True)
+        print(f"device: {plan.describe()}", flush=True)
+        run.update_status(device=plan.describe(), device_notes=plan.notes)
+        with strategy.scope():
+            card = args._run(args) or {}
     except TrainingError as exc:
         run.update_status(state="failed", finished=time.time(), error=str(exc))
         print(f"error: {exc}", file=sys.stderr)
@@ -68,4 +100,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run through the imported module, so the TrainingError that tasks import from
+    # core.train is the class main() catches (not a second copy living in __main__).
+    from core.train import main as _main
+
+    sys.exit(_main())

@@ -1,0 +1,157 @@
+"""Where a training run computes: CPU, one GPU, all GPUs, or several machines.
+
+``setup(device, mixed_precision, xla)`` is called once by ``core.train`` before a
+task builds its model; it returns the ``tf.distribute`` strategy the task runs
+under and a ``DevicePlan`` saying what was chosen and why (the notes are shown
+to the user, e.g. "no GPU found: training on the CPU").
+
+| situation                         | strategy                               |
+|-----------------------------------|----------------------------------------|
+| ``TF_CONFIG`` names 2+ workers    | ``MultiWorkerMirroredStrategy``        |
+| 2+ GPUs                           | ``MirroredStrategy`` over all of them  |
+| 1 GPU                             | default strategy on ``/GPU:0``         |
+| no GPU, or ``device="cpu"``       | default strategy on the CPU            |
+
+Mixed precision (``mixed_float16``) needs float16 tensor cores: compute
+capability 7.0 or more. XLA is Keras's ``jit_compile``; ``auto`` leaves Keras's
+own choice (on with a GPU, off on CPU-only machines).
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+
+import core
+
+DEVICES = ("auto", "cpu", "gpu")
+SWITCHES = ("auto", "on", "off")
+MIXED_MIN_CC = 7.0
+
+
+class DeviceError(ValueError):
+    """A device setting this machine cannot honour (e.g. ``gpu`` without a GPU)."""
+
+
+@dataclass
+class DevicePlan:
+    device: str  # "cpu" or "gpu"
+    strategy: str  # class name of the tf.distribute strategy
+    replicas: int = 1
+    gpus: list[str] = field(default_factory=list)
+    workers: int = 1
+    mixed_precision: bool = False
+    xla: str = "auto"  # "auto", "on" or "off"
+    notes: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        where = f"{len(self.gpus)} GPU ({', '.join(self.gpus)})" if self.gpus else "CPU"
+        if self.workers > 1:
+            where = f"{self.workers} workers x {where}"
+        extras = [self.strategy] if self.replicas > 1 else []
+        if self.mixed_precision:
+            extras.append("mixed_float16")
+        if self.xla != "auto":
+            extras.append(f"XLA {self.xla}")
+        return where + (f" [{', '.join(extras)}]" if extras else "")
+
+    def as_dict(self) -> dict:
+        return asdict(self) | {"description": self.describe()}
+
+    def jit_compile(self):
+        """The value for ``model.compile(jit_compile=...)``."""
+        return {"auto": "auto", "on": True, "off": False}[self.xla]
+
+
+_current: DevicePlan | None = None
+
+
+def current() -> DevicePlan | None:
+    """The plan chosen by the last ``setup`` in this process (None before)."""
+    return _current
+
+
+def tf_config_workers(env: dict | None = None) -> int:
+    """How many workers ``TF_CONFIG`` describes (0 when unset); raise DeviceError when malformed."""
+    raw = (env if env is not None else os.environ).get("TF_CONFIG", "").strip()
+    if not raw:
+        return 0
+    try:
+        config = json.loads(raw)
+        workers = config["cluster"]["worker"]
+        config["task"]["index"]  # noqa: B018 - must be present
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise DeviceError(
+            'TF_CONFIG must be JSON like {"cluster": {"worker": ["host:port", ...]}, '
+            f'"task": {{"type": "worker", "index": 0}}}} (problem: {exc})') from None
+    return len(workers)
+
+
+def _check(name: str, value: str, allowed: tuple) -> str:
+    value = str(value).lower()
+    if value not in allowed:
+        raise DeviceError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+    return value
+
+
+def _gpu_supports_mixed(tf, gpu) -> bool:
+    cc = tf.config.experimental.get_device_details(gpu).get("compute_capability")
+    return bool(cc) and cc[0] + cc[1] / 10 >= MIXED_MIN_CC
+
+
+def setup(device: str = "auto", mixed_precision: str = "auto", xla: str = "auto"):
+    """Choose devices and precision for this process; return ``(strategy, plan)``.
+
+    Must run before any model or tensor is created (TensorFlow fixes its devices
+    on first use, and MultiWorkerMirroredStrategy must be built first of all).
+    """
+    global _current
+    device = _check("device", device, DEVICES)
+    mixed_precision = _check("mixed precision", mixed_precision, SWITCHES)
+    xla = _check("XLA", xla, SWITCHES)
+    tf = core.import_tensorflow()
+    import keras
+
+    notes = []
+    gpus = tf.config.list_physical_devices("GPU")
+    if device == "gpu" and not gpus:
+        raise DeviceError("device 'gpu' was asked for but TensorFlow sees no GPU on this machine "
+                          "(choose 'auto' or 'cpu')")
+    if device == "cpu" and gpus:
+        tf.config.set_visible_devices([], "GPU")
+        notes.append(f"{len(gpus)} GPU(s) present but device 'cpu' was chosen")
+        gpus = []
+    if not gpus and device == "auto":
+        notes.append("no GPU found: training on the CPU (slower; fine for MNIST and small sets)")
+    for gpu in gpus:  # take memory as needed so two runs or the app can share a card
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:
+            pass  # already initialised by an earlier call in this process
+
+    names = [tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus]
+    workers = tf_config_workers()
+    if workers > 1:
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        notes.append(f"multi-worker training over {workers} workers from TF_CONFIG")
+    elif len(gpus) > 1:
+        strategy = tf.distribute.MirroredStrategy()
+    else:
+        strategy = tf.distribute.get_strategy()
+
+    mixed = False
+    if mixed_precision != "off":
+        supported = bool(gpus) and all(_gpu_supports_mixed(tf, g) for g in gpus)
+        if supported:
+            mixed = True
+        elif mixed_precision == "on":
+            why = "no GPU" if not gpus else f"a GPU below compute capability {MIXED_MIN_CC}"
+            notes.append(f"mixed precision asked for but {why}: training in float32")
+    keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
+
+    _current = DevicePlan(
+        device="gpu" if gpus else "cpu", strategy=type(strategy).__name__,
+        replicas=strategy.num_replicas_in_sync, gpus=names, workers=max(workers, 1),
+        mixed_precision=mixed, xla=xla, notes=notes,
+    )
+    return strategy, _current
