@@ -387,3 +387,56 @@ def book_answer(layers: list[Layer]) -> dict:
     parameters only (no activations). For the exercise: 9 x (100+200+400) = 6,300."""
     weights = sum(layer.kernel**2 * layer.filters for layer in layers if layer.kind == "Conv2D")
     return {"params": weights, "bytes": weights * 4}
+
+
+# --- Out-of-memory remedies -------------------------------------------------------------
+
+def _narrower(layers: list[Layer], factor: float) -> list[Layer]:
+    # A final Dense layer keeps its width: it is the number of classes.
+    last = len(layers) - 1 if layers and layers[-1].kind == "Dense" else len(layers)
+    return [replace(x, filters=max(1, round(x.filters * factor)))
+            if x.filters and i < last else replace(x) for i, x in enumerate(layers)]
+
+
+def remedies(input_shape, layers: list[Layer], dtype="float32", batch=1, optimizer="sgd",
+             accumulation: int = 4) -> list[dict]:
+    """Each out-of-memory remedy applied to this model, with its training memory in bytes."""
+    base = analyze(input_shape, layers, dtype, batch, optimizer).totals["training_bytes"]
+    h, w, *rest = input_shape
+    options = [
+        ("Halve the batch size", f"batch {batch} -> {max(1, batch // 2)}; noisier gradients",
+         lambda: analyze(input_shape, layers, dtype, max(1, batch // 2), optimizer)),
+        ("Mixed precision", "activations in float16, weights and optimizer in float32",
+         lambda: analyze(input_shape, layers, "mixed" if dtype == "float32" else dtype, batch, optimizer)),
+        (f"Gradient accumulation x{accumulation}",
+         f"{accumulation} micro-batches of {max(1, batch // accumulation)}, same effective batch; "
+         "one extra copy of the gradients", None),
+        ("Narrower layers (half the filters)", "every conv/dense layer (not the class layer) at half width",
+         lambda: analyze(input_shape, _narrower(layers, 0.5), dtype, batch, optimizer)),
+        ("Smaller images (half height and width)", f"{h}x{w} -> {max(1, h // 2)}x{max(1, w // 2)}",
+         lambda: analyze((max(1, h // 2), max(1, w // 2), *rest), layers, dtype, batch, optimizer)),
+        ("SGD instead of Adam", "no optimizer state (momentum keeps one copy, Adam two)",
+         lambda: analyze(input_shape, layers, dtype, batch, "sgd")),
+    ]
+    found = []
+    for name, how, compute in options:
+        try:
+            if compute is None:  # accumulation: micro-batch memory + one gradient accumulator
+                micro = analyze(input_shape, layers, dtype, max(1, batch // accumulation), optimizer).totals
+                value = micro["training_bytes"] + micro["gradient_bytes"]
+            else:
+                value = compute().totals["training_bytes"]
+        except ValueError as exc:
+            found.append({"remedy": name, "how": f"not possible here: {exc}", "training_bytes": None,
+                          "saving": None})
+            continue
+        found.append({"remedy": name, "how": how, "training_bytes": value, "saving": base - value})
+    return found
+
+
+def max_batch(report: Report, memory_bytes: float) -> int:
+    """Largest batch whose training memory fits in ``memory_bytes`` (0 if none)."""
+    t = report.totals
+    fixed = t["parameter_bytes"] + t["gradient_bytes"] + t["optimizer_bytes"]
+    per_image = t["training_activation_bytes"] // report.batch
+    return max(0, int((memory_bytes - fixed) // per_image))
