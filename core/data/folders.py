@@ -1,0 +1,193 @@
+"""Image folders (one subfolder per class) for transfer learning.
+
+``scan`` finds usable images by content (not by extension), ``split`` makes a
+seeded stratified train / validation / test split that is saved with the run
+(``split.json``), and ``make_dataset`` turns a list of files into a ``tf.data``
+pipeline: decode, RGB, resize, cache, shuffle, batch, augment (training only), prefetch.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from core import config
+from core.cards import atomic_write_json
+from core.photo import PhotoError, load_photo, model_input
+
+MIN_PER_CLASS = 100
+SPLIT_FILE = "split.json"
+
+
+class FolderError(ValueError):
+    """An image folder that cannot be trained on; the message says what to fix."""
+
+
+def resolve_inside(folder: str | Path, root: str | Path | None = None) -> Path:
+    """A folder typed by a user, made absolute and checked to lie inside the data root.
+
+    Relative paths are taken from the root; ``..`` or symlinks that lead outside are refused.
+    """
+    root = Path(root if root is not None else config.data_root()).resolve()
+    text = str(folder).strip()
+    if not text:
+        raise FolderError("no folder given")
+    path = Path(text).expanduser()
+    path = (path if path.is_absolute() else root / path).resolve()
+    if path != root and root not in path.parents:
+        raise FolderError(f"{text} is outside the data folder {root}; put your images under it")
+    if not path.is_dir():
+        raise FolderError(f"{path} is not a folder")
+    return path
+
+
+@dataclass
+class ScanResult:
+    root: Path
+    classes: list[str]
+    files: dict[str, list[str]]  # class -> paths relative to root, sorted
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (relative path, reason)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {c: len(self.files[c]) for c in self.classes}
+
+    def report(self) -> str:
+        lines = [f"{c}: {n} images" for c, n in self.counts.items()]
+        if self.skipped:
+            lines.append(f"skipped {len(self.skipped)} file(s):")
+            lines += [f"  {path}: {reason}" for path, reason in self.skipped]
+        return "\n".join(lines)
+
+
+def _check_image(path: Path) -> str | None:
+    """None when Pillow can decode the file fully, else the reason it cannot."""
+    try:
+        with Image.open(path) as img:
+            img.draft(None, (64, 64))  # a cheap full decode: damage still shows
+            img.load()
+    except Exception as exc:  # noqa: BLE001 - any failure means "skip this file"
+        return str(exc) or type(exc).__name__
+    return None
+
+
+def scan(folder: str | Path, min_per_class: int = MIN_PER_CLASS) -> ScanResult:
+    """Usable images of each class subfolder (any nesting); bad files are skipped and listed."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise FolderError(f"{root} is not a folder")
+    class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    files: dict[str, list[str]] = {}
+    skipped: list[tuple[str, str]] = []
+    for class_dir in class_dirs:
+        found = []
+        for path in sorted(class_dir.rglob("*")):
+            if not path.is_file() or any(part.startswith(".") for part in path.relative_to(root).parts):
+                continue
+            reason = _check_image(path)
+            if reason is None:
+                found.append(path.relative_to(root).as_posix())
+            else:
+                skipped.append((path.relative_to(root).as_posix(), reason))
+        files[class_dir.name] = found
+    result = ScanResult(root, [d.name for d in class_dirs], files, skipped)
+    _validate(result, min_per_class)
+    return result
+
+
+def _validate(result: ScanResult, min_per_class: int) -> None:
+    counts = result.counts
+    if len(counts) < 2:
+        found = ", ".join(f"{c} ({n})" for c, n in counts.items()) or "none"
+        raise FolderError(f"{result.root} needs at least 2 class subfolders of images; found {found}")
+    small = {c: n for c, n in counts.items() if n < min_per_class}
+    if small:
+        listing = ", ".join(f"{c} has {n}" for c, n in small.items())
+        raise FolderError(f"each class needs at least {min_per_class} usable images: {listing}")
+
+
+def split(scan_result: ScanResult, val_frac: float = 0.15, test_frac: float = 0.15,
+          seed: int = 42, limit_per_class: int | None = None) -> dict:
+    """A seeded stratified split: per class, shuffle then cut test, validation, train.
+
+    The same files and seed always give the same split. Paths are relative to the folder.
+    """
+    if not (0 < val_frac < 1 and 0 < test_frac < 1 and val_frac + test_frac < 1):
+        raise FolderError(f"validation ({val_frac}) and test ({test_frac}) fractions must be "
+                          "between 0 and 1 and leave some images for training")
+    rng = np.random.default_rng(seed)
+    parts: dict[str, list[list]] = {"train": [], "val": [], "test": []}
+    for label, name in enumerate(scan_result.classes):
+        paths = list(scan_result.files[name])
+        rng.shuffle(paths)
+        if limit_per_class:
+            paths = paths[:limit_per_class]
+        n_test = max(1, round(len(paths) * test_frac))
+        n_val = max(1, round(len(paths) * val_frac))
+        parts["test"] += [[p, label] for p in paths[:n_test]]
+        parts["val"] += [[p, label] for p in paths[n_test:n_test + n_val]]
+        parts["train"] += [[p, label] for p in paths[n_test + n_val:]]
+    return {"folder": str(scan_result.root), "classes": scan_result.classes, "seed": seed,
+            "val_frac": val_frac, "test_frac": test_frac, "limit_per_class": limit_per_class,
+            **parts, "skipped": [list(s) for s in scan_result.skipped]}
+
+
+def save_split(split_data: dict, path: str | Path) -> None:
+    atomic_write_json(path, split_data)
+
+
+def load_split(path: str | Path) -> dict:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+# --- tf.data -------------------------------------------------------------------------
+
+
+def augmenter(seed: int | None = None):
+    """Random flip, rotation, zoom, translation and contrast, on float 0-255 batches."""
+    import keras
+
+    return keras.Sequential([
+        keras.layers.RandomFlip("horizontal", seed=seed),
+        keras.layers.RandomRotation(0.1, fill_mode="reflect", seed=seed),
+        keras.layers.RandomZoom(0.15, fill_mode="reflect", seed=seed),
+        keras.layers.RandomTranslation(0.1, 0.1, fill_mode="reflect", seed=seed),
+        keras.layers.RandomContrast(0.2, value_range=(0, 255), seed=seed),
+    ], name="augment")
+
+
+def read_image(path: str, image_size: int) -> np.ndarray:
+    """One file as the model sees it; an unreadable file (changed since the scan) is black."""
+    try:
+        return model_input(load_photo(path), image_size)
+    except PhotoError:
+        return np.zeros((image_size, image_size, 3), np.uint8)
+
+
+def make_dataset(root: str | Path, items: list, image_size: int, batch_size: int, *,
+                 training: bool = False, seed: int = 0, cache: bool = True):
+    """Batches of (float32 images 0-255, int labels) from ``[[relative path, label], ...]``."""
+    import tensorflow as tf
+
+    root = Path(root)
+    paths = [str(root / p) for p, _ in items]
+    labels = np.array([label for _, label in items], dtype=np.int32)
+
+    def decode(path):
+        image = tf.numpy_function(lambda p: read_image(p.decode(), image_size), [path], tf.uint8)
+        return tf.ensure_shape(image, (image_size, image_size, 3))
+
+    ds = tf.data.Dataset.from_tensor_slices((paths, labels))
+    ds = ds.map(lambda p, y: (decode(p), y), num_parallel_calls=tf.data.AUTOTUNE)
+    if cache:
+        ds = ds.cache()  # decoded, resized uint8: each file is read once per run
+    if training:
+        ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y))
+    if training:
+        augment = augmenter(seed)
+        ds = ds.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
