@@ -1,0 +1,59 @@
+"""Ship a finished MNIST run with the app: ``python bench/ship_mnist.py RUN_DIR NAME``.
+
+Copies ``RUN_DIR/model.keras`` to ``assets/models/NAME.keras`` and its card to
+``NAME.card.json`` (name, model file and the file's sha256 updated). The card's
+figures are the ones the training script measured; nothing is re-chosen here.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from core import config
+from core.cards import SHIPPED_SUFFIX, atomic_write_json, read_card, sha256_file
+
+MAX_MB = 20
+
+
+def ship(run_dir: Path, name: str, models_dir: Path | None = None) -> Path:
+    run_dir, models_dir = Path(run_dir), Path(models_dir or config.models_dir())
+    card = read_card(run_dir / "card.json")
+    if card["task"] != "mnist":
+        raise SystemExit(f"{run_dir}: not an MNIST run (task {card['task']!r})")
+    if card.get("stopped"):
+        raise SystemExit(f"{run_dir}: the run was stopped early; ship only finished runs")
+    source = run_dir / card["model_file"]
+    size_mb = source.stat().st_size / 2**20
+    if size_mb > MAX_MB:
+        raise SystemExit(f"{source}: {size_mb:.1f} MB is over the {MAX_MB} MB limit for git")
+    models_dir.mkdir(parents=True, exist_ok=True)
+    target = models_dir / f"{name}.keras"
+    tmp = target.with_name(f".{target.name}.tmp")
+    shutil.copyfile(source, tmp)
+    tmp.replace(target)
+    card |= {"name": name, "model_file": target.name, "model_sha256": sha256_file(target),
+             "model_mb": round(size_mb, 2), "shipped_from": run_dir.name}
+    card_path = models_dir / f"{name}{SHIPPED_SUFFIX}"
+    atomic_write_json(card_path, card)
+    return card_path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("name", help="e.g. mnist_seed, mnist_best, mnist_ensemble")
+    parser.add_argument("--models-dir", type=Path, default=None, help="default: assets/models")
+    args = parser.parse_args()
+    card_path = ship(args.run_dir, args.name, args.models_dir)
+    card = read_card(card_path)
+    m = card["metrics"]
+    print(f"shipped {card_path.parent / card['model_file']} ({card['model_mb']} MB): "
+          f"test {m['test_accuracy']:.2%} ({m['test_errors']} errors), val {m['val_accuracy']:.2%}")
+
+
+if __name__ == "__main__":
+    main()
