@@ -1,0 +1,167 @@
+"""Load a saved classifier once and ask it what it sees.
+
+``probabilities`` runs a batch through a compiled function (``model.predict``
+costs tens of milliseconds of setup per call, too slow for a live canvas);
+``explain`` adds, for one image, the activations of each conv layer and a
+saliency map: the gradient of the top class with respect to the input pixels.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import core
+
+UNSURE_BELOW = 0.6  # below this top probability the page says it is not sure
+
+
+class ModelLoadError(RuntimeError):
+    """A model file that is missing or cannot be read as a Keras model."""
+
+
+_cache: dict[tuple[str, int, int], object] = {}
+_lock = threading.Lock()
+
+
+def load_model(path: str | Path):
+    """The Keras model at ``path``, loaded once and cached by path, mtime and size.
+
+    A file replaced on disk (a retrained model) is loaded afresh.
+    """
+    path = Path(path).resolve()
+    try:
+        stat = path.stat()
+    except OSError:
+        raise ModelLoadError(f"model file not found: {path}") from None
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    with _lock:
+        if key not in _cache:
+            core.import_tensorflow()
+            import keras
+
+            try:
+                model = keras.saving.load_model(path, compile=False)
+            except Exception as exc:  # Keras raises many types for a bad file
+                raise ModelLoadError(f"cannot read {path.name} as a Keras model: {exc}") from None
+            for old in [k for k in _cache if k[0] == key[0]]:
+                del _cache[old]
+            _cache[key] = model
+        return _cache[key]
+
+
+_compiled: dict[int, object] = {}
+
+
+def _forward(model):
+    """A traced ``model(x, training=False)``, one per model, reused across calls."""
+    fn = _compiled.get(id(model))
+    if fn is None or fn[0] is not model:
+        tf = core.import_tensorflow()
+        fn = (model, tf.function(lambda x: model(x, training=False), reduce_retracing=True))
+        _compiled[id(model)] = fn
+    return fn[1]
+
+
+def _as_batch(images: np.ndarray) -> np.ndarray:
+    """(N, 28, 28), (28, 28) or (N, 28, 28, 1) to float32 (N, 28, 28, 1)."""
+    x = np.asarray(images, dtype=np.float32)
+    if x.ndim == 2:
+        x = x[None]
+    if x.ndim == 3:
+        x = x[..., None]
+    return x
+
+
+def probabilities(model, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    """Class probabilities, shape (N, classes), for a batch of 28x28 images in [0, 1]."""
+    x = _as_batch(images)
+    forward = _forward(model)
+    parts = [np.asarray(forward(x[i:i + batch_size])) for i in range(0, len(x), batch_size)]
+    return np.concatenate(parts)
+
+
+def conv_layers(model) -> tuple[object, list]:
+    """The (sub)model holding the conv layers and those layers, in order.
+
+    An ensemble is a functional model wrapping member models: its own layers
+    hold no convolutions, so the first member that has some is used.
+    """
+    import keras
+
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    if convs:
+        return model, convs
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            owner, convs = conv_layers(layer)
+            if convs:
+                return owner, convs
+    return model, []
+
+
+@dataclass
+class Explanation:
+    probabilities: np.ndarray  # (classes,)
+    activations: list[tuple[str, np.ndarray]]  # (layer name, (H, W, channels)) per conv layer
+    saliency: np.ndarray  # (28, 28) in [0, 1]: how much each pixel moves the top class
+    source: str  # the (sub)model the activations come from
+
+    @property
+    def top(self) -> int:
+        return int(np.argmax(self.probabilities))
+
+    @property
+    def confidence(self) -> float:
+        return float(np.max(self.probabilities))
+
+    @property
+    def unsure(self) -> bool:
+        return self.confidence < UNSURE_BELOW
+
+
+_feature_models: dict[int, tuple[object, object]] = {}
+
+
+def _feature_model(model):
+    """A model from the input to every conv layer's output (cached per model)."""
+    cached = _feature_models.get(id(model))
+    if cached is None or cached[0] is not model:
+        import keras
+
+        owner, convs = conv_layers(model)
+        features = keras.Model(owner.inputs, [c.output for c in convs]) if convs else None
+        cached = (model, (owner, convs, features))
+        _feature_models[id(model)] = cached
+    return cached[1]
+
+
+def explain(model, image: np.ndarray) -> Explanation:
+    """Probabilities, conv activations and an input-gradient saliency map for one image."""
+    tf = core.import_tensorflow()
+    x = tf.constant(_as_batch(image)[:1])
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        probs = model(x, training=False)
+        top = tf.argmax(probs[0])
+        score = tf.math.log(probs[0, top] + 1e-12)  # log keeps the gradient alive near p = 1
+    grad = np.abs(tape.gradient(score, x).numpy()[0, ..., 0])
+    saliency = grad / grad.max() if grad.max() > 0 else grad
+
+    owner, convs, features = _feature_model(model)
+    activations = []
+    if features is not None:
+        outputs = features(x, training=False)
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        activations = [(c.name, np.asarray(o)[0]) for c, o in zip(convs, outputs, strict=True)]
+    return Explanation(np.asarray(probs)[0], activations, saliency.astype(np.float32), owner.name)
+
+
+def saliency_overlay(image: np.ndarray, saliency: np.ndarray) -> np.ndarray:
+    """The input in grey with the saliency in red on top, as uint8 RGB (H, W, 3)."""
+    grey = np.clip(np.asarray(image, np.float32), 0, 1) * 0.6
+    heat = np.clip(np.asarray(saliency, np.float32), 0, 1)
+    rgb = np.stack([np.maximum(grey, heat), grey * (1 - heat), grey * (1 - heat)], axis=-1)
+    return (rgb * 255).round().astype(np.uint8)
