@@ -11,6 +11,7 @@ st.set_page_config(page_title="CNN Studio", page_icon="🧠", layout="wide")
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/draw.py", title="Draw a digit", icon=":material/draw:"),
+    st.Page("pages/classify.py", title="Classify a photo", icon=":material/photo_camera:"),
     st.Page("pages/theory.py", title="Theory", icon=":material/school:"),
     st.Page("pages/calculator.py", title="Calculator", icon=":material/calculate:"),
 ]
