@@ -80,7 +80,7 @@ def load_photo(source: bytes | str | Path | BinaryIO, *, max_side: int = DISPLAY
     except UnidentifiedImageError:
         raise PhotoError("this is not an image we can read (use JPEG, PNG, WebP, BMP or GIF)") from None
     except OSError as exc:
-        raise PhotoError(f"the image could not be opened ({exc})") from None
+        raise PhotoError(f"the image is damaged or incomplete ({exc})") from None
     with img:
         if img.format == "JPEG":
             img.draft(None, (max_side, max_side))  # DCT scaling: decode 1/2, 1/4 or 1/8 size

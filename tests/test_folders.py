@@ -1,0 +1,160 @@
+"""Image folders: scanning by content, errors, the stratified split, the tf.data pipeline."""
+from __future__ import annotations
+
+import io
+import os
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from core.data import folders
+
+COLOURS = {"red": (220, 40, 40), "green": (40, 200, 40), "blue": (40, 60, 230)}
+
+
+def make_shapes(root, per_class=100, size=48, seed=0, classes=COLOURS):
+    """One folder per class: a large coloured shape on a dark random background."""
+    rng = np.random.default_rng(seed)
+    for index, (name, colour) in enumerate(classes.items()):
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            img = Image.new("RGB", (size, size), tuple(int(v) for v in rng.integers(0, 60, 3)))
+            draw = ImageDraw.Draw(img)
+            x, y = (int(v) for v in rng.integers(0, size // 4, 2))
+            r = int(rng.integers(size // 2, size - size // 8))
+            box = [(x, y), (min(size - 1, x + r), min(size - 1, y + r))]
+            shape = [draw.ellipse, draw.rectangle, draw.rectangle][index % 3]
+            shape(box, fill=colour)
+            img.save(folder / f"{i:03d}.png")
+    return root
+
+
+def jpeg_bytes(size=(32, 32), colour=(200, 100, 50)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, colour).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def messy(tmp_path):
+    """Two good classes (one with nested folders and bad files) and one too small."""
+    root = tmp_path / "photos"
+    make_shapes(root, per_class=100, classes={"red": (220, 40, 40), "green": (40, 200, 40)})
+    nested = root / "red" / "2024" / "july"
+    nested.mkdir(parents=True)
+    for i in range(5):
+        (nested / f"extra{i}.jpg").write_bytes(jpeg_bytes())
+    (root / "red" / "broken.jpg").write_bytes(jpeg_bytes()[:300])  # truncated
+    (root / "red" / "notes.jpg").write_text("this is not a photo")
+    (root / "green" / "photo_without_extension").write_bytes(jpeg_bytes())  # content counts
+    small = root / "tiny"
+    small.mkdir()
+    for i in range(7):
+        (small / f"{i}.jpg").write_bytes(jpeg_bytes())
+    return root
+
+
+def test_scan_reports_too_small_class_with_counts(messy):
+    with pytest.raises(folders.FolderError) as err:
+        folders.scan(messy)
+    message = str(err.value)
+    assert "at least 100" in message and "tiny has 7" in message
+    assert "red" not in message  # only the offending class is named
+
+
+def test_scan_skips_bad_files_and_finds_nested_ones(messy):
+    (messy / "tiny").rename(messy.parent / "tiny-moved")
+    result = folders.scan(messy)
+    assert result.classes == ["green", "red"]
+    assert result.counts == {"green": 101, "red": 105}  # nested and extension-less files count
+    skipped = dict(result.skipped)
+    assert set(skipped) == {"red/broken.jpg", "red/notes.jpg"}
+    assert "truncated" in skipped["red/broken.jpg"].lower()
+    assert "identify" in skipped["red/notes.jpg"]
+    assert "skipped 2 file(s)" in result.report()
+
+
+def test_scan_needs_two_classes(tmp_path):
+    make_shapes(tmp_path, per_class=3, classes={"red": (255, 0, 0)})
+    with pytest.raises(folders.FolderError, match=r"at least 2 class subfolders.*red \(3\)"):
+        folders.scan(tmp_path)
+
+
+def test_split_is_stratified_disjoint_and_deterministic(tmp_path):
+    make_shapes(tmp_path, per_class=100, size=16)
+    (tmp_path / "blue" / "more").mkdir()
+    for i in range(40):  # unbalanced: blue has 140
+        Image.new("RGB", (16, 16), (0, 0, 255)).save(tmp_path / "blue" / "more" / f"{i}.png")
+    scanned = folders.scan(tmp_path)
+    a = folders.split(scanned, val_frac=0.2, test_frac=0.1, seed=3)
+    b = folders.split(scanned, val_frac=0.2, test_frac=0.1, seed=3)
+    c = folders.split(scanned, val_frac=0.2, test_frac=0.1, seed=4)
+    assert a == b and a["test"] != c["test"]
+    for part, frac in (("test", 0.1), ("val", 0.2)):
+        per_class = np.bincount([label for _, label in a[part]], minlength=3)
+        expected = [round(scanned.counts[name] * frac) for name in scanned.classes]
+        assert per_class.tolist() == expected
+    sets = [{p for p, _ in a[k]} for k in ("train", "val", "test")]
+    assert not (sets[0] & sets[1] or sets[0] & sets[2] or sets[1] & sets[2])
+    assert len(set.union(*sets)) == 340
+    for path, label in a["train"]:
+        assert path.split("/")[0] == scanned.classes[label]
+
+
+def test_split_saved_and_reloaded(tmp_path):
+    make_shapes(tmp_path / "d", per_class=100, size=16)
+    split = folders.split(folders.scan(tmp_path / "d"), limit_per_class=20)
+    folders.save_split(split, tmp_path / folders.SPLIT_FILE)
+    again = folders.load_split(tmp_path / folders.SPLIT_FILE)
+    assert again["test"] == split["test"] and len(again["train"]) + len(again["val"]) + len(again["test"]) == 60
+
+
+def test_split_rejects_bad_fractions(tmp_path):
+    make_shapes(tmp_path, per_class=100, size=16)
+    with pytest.raises(folders.FolderError, match="fractions"):
+        folders.split(folders.scan(tmp_path), val_frac=0.5, test_frac=0.5)
+
+
+def test_resolve_inside(tmp_path):
+    root = tmp_path / "data"
+    (root / "flowers").mkdir(parents=True)
+    (tmp_path / "secret").mkdir()
+    assert folders.resolve_inside("flowers", root) == (root / "flowers").resolve()
+    assert folders.resolve_inside(root / "flowers", root) == (root / "flowers").resolve()
+    for bad in ("../secret", str(tmp_path / "secret"), "/etc"):
+        with pytest.raises(folders.FolderError, match="outside the data folder"):
+            folders.resolve_inside(bad, root)
+    os.symlink(tmp_path / "secret", root / "link")
+    with pytest.raises(folders.FolderError, match="outside"):
+        folders.resolve_inside("link", root)
+    with pytest.raises(folders.FolderError, match="not a folder"):
+        folders.resolve_inside("missing", root)
+
+
+def test_pipeline_shapes_dtype_range(tmp_path):
+    make_shapes(tmp_path, per_class=100, size=40)
+    split = folders.split(folders.scan(tmp_path), limit_per_class=12)
+    ds = folders.make_dataset(tmp_path, split["train"], image_size=32, batch_size=8, training=True)
+    x, y = next(iter(ds))
+    assert x.shape == (8, 32, 32, 3) and x.dtype.name == "float32"
+    assert y.dtype.name == "int32" and set(np.asarray(y)) <= {0, 1, 2}
+    assert float(np.min(x)) >= 0 and float(np.max(x)) <= 255 and float(np.max(x)) > 150
+    batches = list(folders.make_dataset(tmp_path, split["test"], 32, 4))
+    assert sum(len(b[0]) for b in batches) == len(split["test"])
+
+
+def test_augmentation_only_on_training(tmp_path):
+    """The same file eight times: identical without augmentation, different with it."""
+    (tmp_path / "a").mkdir()
+    img = Image.new("RGB", (32, 32), (10, 10, 10))
+    ImageDraw.Draw(img).rectangle([(2, 2), (14, 28)], fill=(250, 200, 30))
+    img.save(tmp_path / "a" / "x.png")
+    items = [["a/x.png", 0]] * 8
+    plain = np.asarray(next(iter(folders.make_dataset(tmp_path, items, 32, 8)))[0])
+    assert all(np.array_equal(plain[0], other) for other in plain[1:])
+    augmented = np.asarray(next(iter(folders.make_dataset(tmp_path, items, 32, 8, training=True)))[0])
+    assert not all(np.allclose(plain[0], other) for other in augmented)
+    # validation data is the photo itself, as the model will see it when predicting
+    assert np.array_equal(plain[0], np.asarray(img, np.float32))
