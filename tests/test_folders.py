@@ -108,7 +108,8 @@ def test_split_saved_and_reloaded(tmp_path):
     split = folders.split(folders.scan(tmp_path / "d"), limit_per_class=20)
     folders.save_split(split, tmp_path / folders.SPLIT_FILE)
     again = folders.load_split(tmp_path / folders.SPLIT_FILE)
-    assert again["test"] == split["test"] and len(again["train"]) + len(again["val"]) + len(again["test"]) == 60
+    assert again["test"] == split["test"]
+    assert sum(len(again[k]) for k in ("train", "val", "test")) == 60
 
 
 def test_split_rejects_bad_fractions(tmp_path):
