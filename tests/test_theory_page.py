@@ -1,0 +1,82 @@
+"""The Theory page through AppTest: every section renders and shows the core's numbers."""
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core import config, theory
+
+TIMEOUT = 180
+DATA = config.PROJECT_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture
+def at(monkeypatch):
+    if DATA.is_dir():  # MNIST digits and MobileNetV2 weights for sections 3, 4 and 6
+        monkeypatch.setenv(config.DATA_ENV, str(DATA))
+    at = AppTest.from_file(str(config.PROJECT_ROOT / "app.py"), default_timeout=TIMEOUT).run()
+    at.switch_page("pages/theory.py").run()
+    assert not at.exception
+    return at
+
+
+_SECTIONS = [
+    "1. Why CNNs beat dense nets on images",
+    "2. Convolution: kernels, stride, padding",
+    "3. Max pooling and small shifts",
+    "4. Local response normalization",
+    "5. Landmark architectures",
+    "6. Fully convolutional networks",
+    "7. Semantic segmentation",
+]
+
+
+def _metrics(at):
+    return {m.label: m.value for m in at.metric}
+
+
+def test_dense_vs_conv_follows_the_inputs(at):
+    assert at.radio(key="theory_section").options == _SECTIONS
+    assert _metrics(at)["Conv layer parameters"] == "320"
+    at.number_input(key="t1_h").set_value(100).run()
+    counts = theory.dense_vs_conv(100, 28, 1, 32, 3)
+    assert _metrics(at)["Dense layer parameters"] == f"{counts['dense']:,}"
+
+
+def test_convolution_shape_follows_stride_and_padding(at):
+    at.radio(key="theory_section").set_value(_SECTIONS[1]).run()
+    at.selectbox(key="t2_src").set_value("Shapes")
+    at.slider(key="t2_stride").set_value(3)
+    at.radio(key="t2_pad").set_value("valid").run()
+    assert not at.exception
+    text = "\n".join(m.value for m in at.markdown)
+    assert "by the rule: **21**; computed by TensorFlow: **21**" in text  # (64 - 3) // 3 + 1
+
+
+def test_pooling_experiment_shows_the_core_values(at):
+    at.radio(key="theory_section").set_value(_SECTIONS[2]).run()
+    shown = at.dataframe[0].value
+    expected = theory.shift_experiment(theory.sample_digits(16), theory.KERNELS["Vertical edges (Sobel x)"],
+                                       (1, 2, 3))
+    np.testing.assert_allclose(shown["relative change"], [r["relative change"] for r in expected])
+    pooled, strided = shown["relative change"][:3], shown["relative change"][3:]
+    assert (pooled.to_numpy() < strided.to_numpy()).all()
+
+
+def test_lrn_architectures_fcn_and_segmentation_render(at):
+    at.radio(key="theory_section").set_value(_SECTIONS[3]).run()
+    assert not at.exception
+    if not at.error:  # without weights (no data, no internet) the section says so
+        assert float(_metrics(at)["Mean scale factor on active units"]) < 1
+    at.radio(key="theory_section").set_value(_SECTIONS[4]).run()
+    table = at.dataframe[0].value
+    assert list(table["name"]) == ["AlexNet", "GoogLeNet", "ResNet", "Xception", "SENet"]
+    assert table["params"][0] == 62_378_344
+    at.radio(key="theory_section").set_value(_SECTIONS[5]).run()
+    assert not at.exception
+    assert float(_metrics(at)["Largest |dense - conv| output difference"]) < 1e-5
+    at.radio(key="theory_section").set_value(_SECTIONS[6]).run()
+    at.select_slider(key="t7_stride").set_value(32).run()
+    mask = theory.digit_mask(theory.sample_digits(1)[0])
+    assert _metrics(at)["IoU with the true mask"] == f"{theory.iou(theory.coarse_mask(mask, 32), mask):.3f}"
+    rf = at.dataframe[1].value
+    assert list(rf["receptive field (measured)"]) == [9, 31]
