@@ -34,7 +34,7 @@ def show_prediction(explanation: predict.Explanation) -> None:
                     unsafe_allow_html=True)
         st.markdown(f"**Prediction: {digit}** with probability {p:.1%}")
     colors = ["#e4572e" if i == digit else "#7f8c8d" for i in range(len(probs))]
-    fig = go.Figure(go.Bar(x=[str(i) for i in range(len(probs))], y=probs, marker_color=colors,
+    fig = go.Figure(go.Bar(x=[str(i) for i in range(len(probs))], y=probs.tolist(), marker_color=colors,
                            text=[f"{v:.0%}" for v in probs], textposition="outside"))
     fig.update_layout(height=260, margin=dict(l=10, r=10, t=10, b=10), yaxis=dict(range=[0, 1.15]),
                       xaxis_title="digit", yaxis_title="probability")

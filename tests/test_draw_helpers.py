@@ -83,7 +83,7 @@ def train_shape_model(path: Path, name: str = "tiny", seed: int = 0):
     x, y = shape_dataset(300, seed)
     model = tiny_cnn(name)
     model.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
-    model.fit(x, y, epochs=15, batch_size=32, verbose=0)
+    model.fit(x, y, epochs=12, batch_size=32, verbose=0)
     model.save(path)
     return model
 

@@ -1,0 +1,95 @@
+"""The Draw page through AppTest: a drawing injected through the canvas key gets predicted."""
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core import config
+from tests.test_draw_helpers import canvas_png_state, canvas_with, train_shape_model, write_card
+
+TIMEOUT = 120
+CANVAS_KEY = "draw_canvas_0"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    path = tmp_path_factory.mktemp("trained") / "tiny.keras"
+    train_shape_model(path)
+    return path
+
+
+@pytest.fixture
+def models(isolated, trained):
+    """The isolated shipped-models folder holding the tiny shape model and its card."""
+    (isolated["models"] / "tiny.keras").write_bytes(trained.read_bytes())
+    write_card(isolated["models"], "tiny", "tiny.keras", accuracy=0.9876)
+    return isolated["models"]
+
+
+def open_draw_page(drawing=None):
+    at = AppTest.from_file(str(config.PROJECT_ROOT / "app.py"), default_timeout=TIMEOUT).run()
+    at.switch_page("pages/draw.py")
+    if drawing is not None:
+        at.session_state[CANVAS_KEY] = canvas_png_state(drawing)
+    return at.run()
+
+
+def text_of(at):
+    return "\n".join([m.value for m in at.markdown] + [c.value for c in at.caption])
+
+
+def bar_chart(at):
+    charts = [c for c in at.get("plotly_chart")]
+    import json
+
+    for chart in charts:
+        spec = json.loads(chart.proto.spec)
+        if spec["data"] and spec["data"][0]["type"] == "bar":
+            return spec
+    raise AssertionError("no bar chart of probabilities on the page")
+
+
+@pytest.mark.parametrize("digit", [0, 1, 7])
+def test_drawing_is_predicted_with_chart_and_network_view(models, digit):
+    at = open_draw_page(canvas_with(digit, scale=0.7, dx=40, dy=-30))
+    assert not at.exception
+    assert f"**Prediction: {digit}** with probability" in text_of(at)
+    spec = bar_chart(at)
+    probs = spec["data"][0]["y"]
+    assert len(probs) == 10 and max(range(10), key=lambda i: probs[i]) == digit
+    assert abs(sum(probs) - 1) < 1e-4
+    # The 28x28 input, the feature maps of both conv layers and the saliency overlay are shown.
+    assert len(at.get("image")) == 2
+    assert "tiny_conv1" in text_of(at) and "tiny_conv2" in text_of(at)
+    assert len(at.get("plotly_chart")) == 3  # probabilities + one grid per conv layer
+    # The picker offers the model with its test accuracy from the card.
+    assert "test 98.76%" in at.selectbox(key="draw_model").format_func(0)
+
+
+def test_empty_canvas_shows_a_prompt_not_an_error(models):
+    at = open_draw_page()
+    assert not at.exception and not at.error
+    assert any("Draw a digit on the black canvas" in i.value for i in at.info)
+    assert "Prediction" not in text_of(at)
+
+
+def test_clear_button_gives_a_fresh_canvas(models):
+    at = open_draw_page(canvas_with(1))
+    assert "**Prediction: 1**" in text_of(at)
+    at.button[0].click().run()
+    assert at.session_state["draw_canvas_n"] == 1
+    assert any("Draw a digit on the black canvas" in i.value for i in at.info)
+
+
+def test_broken_model_file_says_what_is_wrong_and_how_to_fix(isolated):
+    (isolated["models"] / "tiny.keras").write_bytes(b"garbage, not a model")
+    write_card(isolated["models"], "tiny", "tiny.keras")
+    at = open_draw_page(canvas_with(1))
+    assert not at.exception
+    (error,) = at.error
+    assert "cannot read tiny.keras" in error.value
+    assert "git checkout assets/models" in error.value and "Train" in error.value
+
+
+def test_no_model_at_all_says_how_to_get_one(isolated):
+    at = open_draw_page(canvas_with(1))
+    assert not at.exception
+    assert any("git checkout assets/models" in e.value for e in at.error)
