@@ -11,6 +11,10 @@ to the user, e.g. "no GPU found: training on the CPU").
 | 2+ GPUs                           | ``MirroredStrategy`` over all of them  |
 | 1 GPU                             | default strategy on ``/GPU:0``         |
 | no GPU, or ``device="cpu"``       | default strategy on the CPU            |
+| ``CNN_STUDIO_CPU_REPLICAS=N``, CPU | ``MirroredStrategy`` over N slices of the CPU |
+
+The last row rehearses multi-device training on a machine without GPUs (the
+tests use it); it brings no speed.
 
 Mixed precision (``mixed_float16``) needs float16 tensor cores: compute
 capability 7.0 or more. XLA is Keras's ``jit_compile``; ``auto`` leaves Keras's
@@ -27,6 +31,7 @@ import core
 DEVICES = ("auto", "cpu", "gpu")
 SWITCHES = ("auto", "on", "off")
 MIXED_MIN_CC = 7.0
+CPU_REPLICAS_ENV = "CNN_STUDIO_CPU_REPLICAS"
 
 
 class DeviceError(ValueError):
@@ -48,7 +53,7 @@ class DevicePlan:
         where = f"{len(self.gpus)} GPU ({', '.join(self.gpus)})" if self.gpus else "CPU"
         if self.workers > 1:
             where = f"{self.workers} workers x {where}"
-        extras = [self.strategy] if self.replicas > 1 else []
+        extras = [f"{self.strategy} x{self.replicas}"] if self.replicas > 1 else []
         if self.mixed_precision:
             extras.append("mixed_float16")
         if self.xla != "auto":
@@ -99,6 +104,47 @@ def _gpu_supports_mixed(tf, gpu) -> bool:
     return bool(cc) and cc[0] + cc[1] / 10 >= MIXED_MIN_CC
 
 
+def _keras_multi_worker_fixes(tf) -> None:
+    """Make Keras 3's ``fit`` work under MultiWorkerMirroredStrategy.
+
+    Keras 3.x (keras-team/keras#20585, tensorflow/tensorflow#72388) fails in two
+    places with this strategy: building the model from a first batch reduces the
+    per-replica batch across workers (it only needs its shape), and averaging the
+    scalar logs across workers passes ``axis=0`` to a rank-0 value. Both are
+    replaced here for this process only; everything else is Keras's own code.
+    """
+    from keras.src import tree
+    from keras.src.backend.tensorflow import trainer
+
+    if getattr(trainer, "_cnn_studio_patched", False):
+        return
+
+    def first_local(strategy, value):
+        if isinstance(value, tf.distribute.DistributedValues):
+            return strategy.experimental_local_results(value)[0]
+        return value
+
+    symbolic_build = trainer.TensorFlowTrainer._maybe_symbolic_build
+
+    def maybe_symbolic_build(self, iterator=None, data_batch=None):
+        if iterator is not None and data_batch is None:
+            for _, _, it in iterator:
+                data_batch = tree.map_structure(lambda v: first_local(self.distribute_strategy, v), next(it))
+                break
+        return symbolic_build(self, data_batch=data_batch)
+
+    reduce_per_replica = trainer.reduce_per_replica
+
+    def reduce_logs(values, strategy, reduction):
+        if reduction in ("auto", "mean"):
+            return tree.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None), values)
+        return reduce_per_replica(values, strategy, reduction)
+
+    trainer.TensorFlowTrainer._maybe_symbolic_build = maybe_symbolic_build
+    trainer.reduce_per_replica = reduce_logs
+    trainer._cnn_studio_patched = True
+
+
 def setup(device: str = "auto", mixed_precision: str = "auto", xla: str = "auto"):
     """Choose devices and precision for this process; return ``(strategy, plan)``.
 
@@ -129,15 +175,26 @@ def setup(device: str = "auto", mixed_precision: str = "auto", xla: str = "auto"
         except RuntimeError:
             pass  # already initialised by an earlier call in this process
 
+    cpu_replicas = int(os.environ.get(CPU_REPLICAS_ENV, "0") or 0)
+    if cpu_replicas > 1 and not gpus:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_replicas)
+        notes.append(f"CPU split into {cpu_replicas} logical devices ({CPU_REPLICAS_ENV})")
+
     names = [tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus]
     workers = tf_config_workers()
     if workers > 1:
-        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        strategy, strategy_name = tf.distribute.MultiWorkerMirroredStrategy(), "MultiWorkerMirroredStrategy"
+        _keras_multi_worker_fixes(tf)
         notes.append(f"multi-worker training over {workers} workers from TF_CONFIG")
     elif len(gpus) > 1:
-        strategy = tf.distribute.MirroredStrategy()
+        strategy, strategy_name = tf.distribute.MirroredStrategy(), "MirroredStrategy"
+    elif cpu_replicas > 1 and not gpus:
+        cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
+        strategy, strategy_name = tf.distribute.MirroredStrategy(cpus), "MirroredStrategy"
     else:
-        strategy = tf.distribute.get_strategy()
+        strategy, strategy_name = tf.distribute.get_strategy(), "default"
 
     mixed = False
     if mixed_precision != "off":
@@ -150,7 +207,7 @@ def setup(device: str = "auto", mixed_precision: str = "auto", xla: str = "auto"
     keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
 
     _current = DevicePlan(
-        device="gpu" if gpus else "cpu", strategy=type(strategy).__name__,
+        device="gpu" if gpus else "cpu", strategy=strategy_name,
         replicas=strategy.num_replicas_in_sync, gpus=names, workers=max(workers, 1),
         mixed_precision=mixed, xla=xla, notes=notes,
     )

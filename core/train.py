@@ -47,9 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name != module_name:
+            if exc.name not in (module_name, "tensorflow"):
                 raise
-            continue  # task not built yet
+            continue  # task not built yet, or TensorFlow-only on a machine without it (JAX)
         # "resolve": a task that defines one of the common options itself wins.
         task_parser = sub.add_parser(task, help=help_text, description=help_text, parents=[common],
                                      conflict_handler="resolve")
@@ -75,6 +75,14 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: run.request_stop())
     run.update_status(state="running", task=args.task, pid=os.getpid(), started=time.time(), error=None)
     try:
+        backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+        if backend != "tensorflow":
+            # JAX (or torch) places work itself: no tf.distribute, and TensorFlow may be absent.
+            print(f"device: Keras {backend} backend, its default device", flush=True)
+            run.update_status(device=f"keras backend {backend}")
+            card = args._run(args) or {}
+            run.update_status(state="stopped" if card.get("stopped") else "succeeded", finished=time.time())
+            return 0
         try:
             strategy, plan = devices.setup(*(_switch(getattr(args, name, "auto"))
                                              for name in ("device", "mixed_precision", "xla")))
@@ -91,7 +99,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except BaseException as exc:  # noqa: BLE001 - recorded, then re-raised for the log
-        run.update_status(state="failed", finished=time.time(), error=f"{type(exc).__name__}: {exc}")
+        message = f"{type(exc).__name__}: {exc}"
+        if len(message) > 600:  # some exceptions print whole tensors; the log keeps the rest
+            message = message[:600] + " ... (see log.txt)"
+        run.update_status(state="failed", finished=time.time(), error=message)
         traceback.print_exc()
         return 1
     state = "stopped" if card.get("stopped") else "succeeded"
