@@ -1,0 +1,161 @@
+"""Average several trained MNIST runs into one model, choosing members on validation only.
+
+``python -m core.ensemble --out DIR RUN1 RUN2 ...`` (or ``--runs-from FOLDER``):
+
+1. every member predicts the shared validation split (same split seed for all runs);
+2. greedy forward selection (Caruana et al. 2004): start from the member with the
+   lowest validation log-loss, add whichever member lowers the averaged
+   probabilities' validation log-loss most, stop when none does;
+3. the ensemble is kept only when it beats the best single member on validation
+   (fewer errors, or as many errors and a lower log-loss); ``selection.json`` says
+   which was chosen and which single run is the best;
+4. the test split is evaluated once, for the cards.
+
+The ensemble is one functional Keras model (members inside, their softmax outputs
+averaged), so it loads and predicts like any other model.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from core.train_mnist import keras_backend_name
+
+if keras_backend_name() == "tensorflow":
+    import core
+
+    core.import_tensorflow()
+
+import keras
+import numpy as np
+
+from core.cards import atomic_write_json, read_card
+from core.data import mnist as data
+from core.rundir import RunDir
+from core.train_mnist import hardware, versions
+
+
+def log_loss(probs: np.ndarray, labels: np.ndarray) -> float:
+    return float(-np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-7, 1.0)).mean())
+
+
+def errors(probs: np.ndarray, labels: np.ndarray) -> int:
+    return int((probs.argmax(axis=1) != labels).sum())
+
+
+def greedy_select(val_probs: list[np.ndarray], labels: np.ndarray) -> list[int]:
+    """Indices of members chosen by forward selection on validation log-loss."""
+    losses = [log_loss(p, labels) for p in val_probs]
+    chosen = [int(np.argmin(losses))]
+    best = losses[chosen[0]]
+    while len(chosen) < len(val_probs):
+        total = sum(val_probs[i] for i in chosen)
+        trials = {i: log_loss((total + val_probs[i]) / (len(chosen) + 1), labels)
+                  for i in range(len(val_probs)) if i not in chosen}
+        pick = min(trials, key=trials.get)
+        if trials[pick] >= best:
+            break
+        chosen.append(pick)
+        best = trials[pick]
+    return chosen
+
+
+def average_model(members: list[keras.Model]) -> keras.Model:
+    """One model whose output is the mean of the members' probabilities."""
+    inputs = keras.Input(data.INPUT_SHAPE)
+    outputs = []
+    for i, member in enumerate(members):
+        member.name = f"member_{i}"  # nested models need distinct names to save
+        outputs.append(member(inputs))
+    averaged = keras.layers.Average(name="average")(outputs) if len(outputs) > 1 else outputs[0]
+    return keras.Model(inputs, averaged, name="mnist_ensemble")
+
+
+def build(run_dirs: list[Path], out: Path, name: str | None = None) -> dict:
+    """Select, build, evaluate and save the ensemble; return the selection summary."""
+    if len(run_dirs) < 2:
+        raise SystemExit("an ensemble needs at least two finished runs")
+    started = time.time()
+    cards = [read_card(d / "card.json") for d in run_dirs]
+    split = {(c["config"]["val_split"], c["config"]["limit"]) for c in cards}
+    if len(split) != 1:
+        raise SystemExit(f"members were trained on different splits {split}: cannot compare on validation")
+    val_split, limit = split.pop()
+    ds = data.load(val_split, limit)
+    models = [keras.models.load_model(d / c["model_file"], compile=False) for d, c in zip(run_dirs, cards)]
+    val_probs = [m.predict(ds.x_val, batch_size=1000, verbose=0) for m in models]
+    val_errors = [errors(p, ds.y_val) for p in val_probs]
+    val_losses = [log_loss(p, ds.y_val) for p in val_probs]
+    # Best single run: fewest validation errors, ties broken by log-loss.
+    single = min(range(len(models)), key=lambda i: (val_errors[i], val_losses[i]))
+
+    chosen = greedy_select(val_probs, ds.y_val)
+    ens_val = sum(val_probs[i] for i in chosen) / len(chosen)
+    ens_errors, ens_loss = errors(ens_val, ds.y_val), log_loss(ens_val, ds.y_val)
+    keep = len(chosen) > 1 and (ens_errors, ens_loss) < (val_errors[single], val_losses[single])
+
+    run = RunDir(out).create()
+    model = average_model([models[i] for i in chosen])
+    test_probs = model.predict(ds.x_test, batch_size=1000, verbose=0)  # once, for the card
+    tmp = run.path / f".model.{os.getpid()}.keras"
+    model.save(tmp)
+    os.replace(tmp, run.model_path)
+
+    members = [{"run": run_dirs[i].name, "seed": cards[i].get("seed"), "val_errors": val_errors[i],
+                "val_log_loss": round(val_losses[i], 5), "test_accuracy": cards[i]["metrics"]["test_accuracy"]}
+               for i in range(len(models))]
+    hw = hardware()
+    n_val, n_test = len(ds.y_val), len(ds.y_test)
+    test_err = errors(test_probs, ds.y_test)
+    card = {
+        "name": name or run.name, "task": "mnist", "model_file": run.model_path.name,
+        "title": f"Ensemble of {len(chosen)} best CNNs", "arch": "ensemble",
+        "input_shape": list(data.INPUT_SHAPE), "input_range": [0.0, 1.0],
+        "input_note": "grayscale 28x28, white digit on black, float32 scaled to [0, 1]",
+        "classes": data.CLASSES,
+        "metrics": {"test_accuracy": 1 - test_err / n_test, "test_errors": test_err, "test_images": n_test,
+                    "val_accuracy": 1 - ens_errors / n_val, "val_errors": ens_errors, "val_images": n_val,
+                    "val_log_loss": round(ens_loss, 5)},
+        "params": int(model.count_params()),
+        "data": ds.source | {"val_images": n_val, "test_images": n_test, "split_seed": data.SPLIT_SEED},
+        "config": {"task": "mnist", "arch": "ensemble", "members": [run_dirs[i].name for i in chosen],
+                   "candidates": members, "selection": "greedy forward selection on validation log-loss",
+                   "val_split": val_split, "limit": limit},
+        "training": {"epochs": max(c["training"]["epochs"] for c in cards),
+                     "wall_time_s": round(sum(cards[i]["training"]["wall_time_s"] for i in chosen), 2),
+                     "wall_time_note": "sum of the chosen members' training times",
+                     "hardware": hw, "device": hw["device"]},
+        "versions": versions(), "seed": [cards[i].get("seed") for i in chosen],
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    atomic_write_json(run.card_path, card)
+    run.write_config(card["config"])
+    selection = {"ensemble_kept": bool(keep), "best_single": str(run_dirs[single]),
+                 "best_single_val_errors": val_errors[single], "ensemble_val_errors": ens_errors,
+                 "members": card["config"]["members"], "seconds": round(time.time() - started, 1)}
+    atomic_write_json(run.path / "selection.json", selection)
+    return selection
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m core.ensemble", description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="*", type=Path, help="finished MNIST run folders")
+    parser.add_argument("--runs-from", type=Path, help="use every finished run (card.json) in this folder")
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--name", default=None)
+    args = parser.parse_args(argv)
+    runs = list(args.runs)
+    if args.runs_from:
+        runs += sorted(p.parent for p in args.runs_from.glob("*/card.json")
+                       if p.parent.resolve() != args.out.resolve())
+    selection = build(runs, args.out, args.name)
+    for key, value in selection.items():
+        print(f"{key}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
