@@ -191,7 +191,8 @@ def run(args: argparse.Namespace) -> dict:
     steps = math.ceil(len(split["train"]) / batch)
     weights = None if str(cfg["weights"]).lower() == "none" else cfg["weights"]
     model = transfer.build_model(cfg["backbone"], len(classes), size, cfg["dropout"], weights)
-    if weights is None:  # random weights: give batch-norm real statistics first
+    if weights is None or transfer.weights_source(cfg["backbone"]) is None:
+        # random weights: give batch-norm real statistics first
         sample = folders.make_dataset(folder, split["train"][::-1][:256], size, 256, cache=False)
         transfer.calibrate_batchnorm(model, next(iter(sample))[0])
     best = BestWeights(str(out.checkpoint_dir / BEST_WEIGHTS))

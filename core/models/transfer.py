@@ -39,6 +39,8 @@ BACKBONES: dict[str, Backbone] = {
     "efficientnet_b0": Backbone("EfficientNetB0", "EfficientNetB0", preprocess="none"),
     "efficientnet_v2_b0": Backbone("EfficientNetV2B0", "EfficientNetV2B0",
                                    {"include_preprocessing": True}, preprocess="none"),
+    # Three random conv blocks, no pretrained weights: for tests and smoke runs only.
+    "tiny_cnn": Backbone("Tiny CNN (no pretraining)", "tiny_cnn"),
 }
 BACKBONE_LAYER = "backbone"
 
@@ -47,9 +49,11 @@ def backbone_names() -> list[str]:
     return list(BACKBONES)
 
 
-def weights_source(name: str) -> str:
+def weights_source(name: str) -> str | None:
     """The local weights file when present under the data root, else "imagenet" (download)."""
     spec = BACKBONES[name]
+    if spec.application == "tiny_cnn":
+        return None
     if spec.weights_file:
         local = config.data_root() / config.DATASETS["imagenet"] / spec.weights_file
         if local.is_file():
@@ -66,11 +70,25 @@ def build_backbone(name: str, image_size: int, weights: str | None = "auto"):
     spec = BACKBONES[name]
     if weights == "auto":
         weights = weights_source(name)
+    if spec.application == "tiny_cnn":
+        return _tiny_cnn(image_size)
     factory = getattr(keras.applications, spec.application)
     model = factory(include_top=False, weights=weights, input_shape=(image_size, image_size, 3),
                     **spec.kwargs)
     model.name = BACKBONE_LAYER  # a fixed name lets fine-tuning and Grad-CAM find it
     return model
+
+
+def _tiny_cnn(image_size: int):
+    import keras
+
+    inputs = keras.Input((image_size, image_size, 3))
+    x = inputs
+    for filters in (16, 32, 64):
+        x = keras.layers.Conv2D(filters, 3, strides=2, padding="same", use_bias=False)(x)
+        x = keras.layers.BatchNormalization()(x)
+        x = keras.layers.ReLU()(x)
+    return keras.Model(inputs, x, name=BACKBONE_LAYER)
 
 
 def preprocess_layers(name: str) -> list:
