@@ -85,7 +85,8 @@ def build(run_dirs: list[Path], out: Path, name: str | None = None) -> dict:
         raise SystemExit(f"members were trained on different splits {split}: cannot compare on validation")
     val_split, limit = split.pop()
     ds = data.load(val_split, limit)
-    models = [keras.models.load_model(d / c["model_file"], compile=False) for d, c in zip(run_dirs, cards)]
+    models = [keras.models.load_model(d / c["model_file"], compile=False)
+              for d, c in zip(run_dirs, cards, strict=True)]
     val_probs = [m.predict(ds.x_val, batch_size=1000, verbose=0) for m in models]
     val_errors = [errors(p, ds.y_val) for p in val_probs]
     val_losses = [log_loss(p, ds.y_val) for p in val_probs]
@@ -105,7 +106,8 @@ def build(run_dirs: list[Path], out: Path, name: str | None = None) -> dict:
     os.replace(tmp, run.model_path)
 
     members = [{"run": run_dirs[i].name, "seed": cards[i].get("seed"), "val_errors": val_errors[i],
-                "val_log_loss": round(val_losses[i], 5), "test_accuracy": cards[i]["metrics"]["test_accuracy"]}
+                "val_log_loss": round(val_losses[i], 5),
+                "test_accuracy": cards[i]["metrics"]["test_accuracy"]}
                for i in range(len(models))]
     hw = hardware()
     n_val, n_test = len(ds.y_val), len(ds.y_test)
