@@ -85,7 +85,8 @@ st.dataframe(pd.DataFrame([
     {"part": "gradients", "bytes": t["gradient_bytes"]},
     {"part": f"optimizer state ({OPTIMIZERS[optimizer]})", "bytes": t["optimizer_bytes"]},
     {"part": "training total", "bytes": t["training_bytes"]},
-]).assign(MB=lambda d: d["bytes"] / memory.MB), hide_index=True, key="calc_breakdown")
+]).assign(MB=lambda d: d["bytes"] / memory.MB), hide_index=True, key="calc_breakdown",
+   column_config={"bytes": st.column_config.NumberColumn(format="localized")})
 st.caption(f"{t['macs']:,} multiply-adds per image · {t['activations_per_image']:,} activation values "
            "per image (input excluded).")
 
@@ -114,7 +115,9 @@ if preset == EXERCISE:
 st.subheader("Per layer")
 rows = pd.DataFrame(report.rows())
 st.dataframe(rows, hide_index=True, key="calc_rows",
-             column_config={"activation MB": st.column_config.NumberColumn(format="%.3f")})
+             column_config={"activation MB": st.column_config.NumberColumn(format="%.3f"),
+                            **{c: st.column_config.NumberColumn(format="localized")
+                               for c in ("params", "activations", "MACs")}})
 fig = go.Figure([
     go.Bar(name="activations (1 image)", x=rows["layer"], y=rows["activation MB"]),
     go.Bar(name="parameters", x=rows["layer"],
@@ -145,7 +148,7 @@ remedies = pd.DataFrame(memory.remedies((h, w, c), layers, dtype, batch, optimiz
 remedies["training MB"] = remedies["training_bytes"] / memory.MB
 remedies["saves MB"] = remedies["saving"] / memory.MB
 remedies["fits"] = remedies["training_bytes"].map(lambda b: None if pd.isna(b) else bool(b <= capacity))
-st.dataframe(remedies[["remedy", "how", "training MB", "saves MB", "fits"]], hide_index=True,
+st.dataframe(remedies[["remedy", "training MB", "saves MB", "fits", "how"]], hide_index=True,
              key="calc_remedies",
              column_config={"training MB": st.column_config.NumberColumn(format="%.2f"),
                             "saves MB": st.column_config.NumberColumn(format="%.2f")})

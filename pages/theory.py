@@ -173,9 +173,10 @@ def lrn():
 
 def architectures():
     st.subheader(SECTIONS[4])
-    rows = pd.DataFrame(theory.architecture_table())
+    rows = pd.DataFrame(theory.architecture_table())[
+        ["name", "year", "top5", "params", "counted model", "idea"]]
     st.dataframe(rows, hide_index=True, key="t5_table",
-                 column_config={"params": st.column_config.NumberColumn(format="%d"),
+                 column_config={"params": st.column_config.NumberColumn(format="localized"),
                                 "year": st.column_config.NumberColumn(format="%d")})
     st.caption(theory.TOP5_NOTE + " Parameter counts come from Keras models built with `weights=None` "
                "(cached by `bench/architecture_params.py`) or from this app's calculator.")
