@@ -1,0 +1,70 @@
+"""core.devices: device choice, precision and strategy on this (CPU) machine, and core.train's checks."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import core
+from core import devices
+from core.config import PROJECT_ROOT
+
+core.import_tensorflow()
+import keras  # noqa: E402
+
+
+@pytest.fixture
+def float32_after():
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+
+
+def test_tf_config_worker_count(monkeypatch):
+    assert devices.tf_config_workers({}) == 0
+    two = '{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 1}}'
+    assert devices.tf_config_workers({"TF_CONFIG": two}) == 2
+    for bad in ("{not json", '{"cluster": {}}', '{"cluster": {"worker": ["a:1"]}}'):
+        with pytest.raises(devices.DeviceError, match="TF_CONFIG must be JSON like"):
+            devices.tf_config_workers({"TF_CONFIG": bad})
+
+
+def test_bad_setting_names_are_refused_before_touching_tensorflow():
+    with pytest.raises(devices.DeviceError, match="device must be one of auto, cpu, gpu, not 'tpu'"):
+        devices.setup(device="tpu")
+    with pytest.raises(devices.DeviceError, match="XLA must be one of"):
+        devices.setup(xla="maybe")
+
+
+@pytest.mark.skipif(bool(core.import_tensorflow().config.list_physical_devices("GPU")), reason="CPU machine")
+def test_cpu_machine_falls_back_with_a_visible_note(monkeypatch, float32_after):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    monkeypatch.delenv(devices.CPU_REPLICAS_ENV, raising=False)
+    strategy, plan = devices.setup("auto", mixed_precision="on", xla="off")
+    assert plan.device == "cpu" and plan.gpus == [] and plan.replicas == 1 == strategy.num_replicas_in_sync
+    assert any("no GPU found" in n for n in plan.notes)
+    assert any("mixed precision asked for but no GPU" in n for n in plan.notes)
+    assert not plan.mixed_precision and keras.mixed_precision.global_policy().name == "float32"
+    assert plan.jit_compile() is False and plan.describe() == "CPU [XLA off]"
+    assert devices.current() is plan
+    with pytest.raises(devices.DeviceError, match="no GPU"):
+        devices.setup("gpu")
+
+
+def test_plan_describes_gpus_strategy_and_precision():
+    plan = devices.DevicePlan("gpu", "MirroredStrategy", replicas=2, gpus=["H100", "H100"],
+                              mixed_precision=True, xla="on")
+    assert plan.describe() == "2 GPU (H100, H100) [MirroredStrategy x2, mixed_float16, XLA on]"
+    assert plan.jit_compile() is True and plan.as_dict()["description"] == plan.describe()
+
+
+def test_core_train_refuses_a_gpu_it_does_not_have_and_bad_choices(tmp_path):
+    if core.import_tensorflow().config.list_physical_devices("GPU"):
+        pytest.skip("this machine has a GPU")
+    cmd = [sys.executable, "-m", "core.train", "mnist", "--epochs", "1", "--out", str(tmp_path / "r")]
+    done = subprocess.run(cmd + ["--device", "gpu"], cwd=PROJECT_ROOT, capture_output=True, text=True)
+    assert done.returncode == 2 and "device 'gpu' was asked for but TensorFlow sees no GPU" in done.stderr
+    assert '"state": "failed"' in (tmp_path / "r" / "status.json").read_text()
+    done = subprocess.run(cmd + ["--mixed-precision", "sometimes"], cwd=PROJECT_ROOT, capture_output=True,
+                          text=True)
+    assert done.returncode == 2 and "invalid choice: 'sometimes'" in done.stderr
