@@ -12,6 +12,7 @@ PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/draw.py", title="Draw a digit", icon=":material/draw:"),
     st.Page("pages/classify.py", title="Classify a photo", icon=":material/photo_camera:"),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("pages/theory.py", title="Theory", icon=":material/school:"),
     st.Page("pages/calculator.py", title="Calculator", icon=":material/calculate:"),
 ]
