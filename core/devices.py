@@ -23,6 +23,7 @@ own choice (on with a GPU, off on CPU-only machines).
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, field
 
@@ -212,3 +213,60 @@ def setup(device: str = "auto", mixed_precision: str = "auto", xla: str = "auto"
         mixed_precision=mixed, xla=xla, notes=notes,
     )
     return strategy, _current
+
+
+# --- will a run fit? -------------------------------------------------------------------
+
+OPTIMIZER_COPIES = {"sgd": 0, "momentum": 1, "rmsprop": 1, "adam": 2, "adamw": 2}
+
+
+def _activation_elements(model) -> int:
+    """Sum of every layer's output size for one image, nested models included."""
+    import keras
+
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            total += _activation_elements(layer)
+            continue
+        outputs = layer.output if isinstance(layer.output, list | tuple) else [layer.output]
+        for out in outputs:
+            total += math.prod(d for d in out.shape[1:] if d is not None)
+    return total
+
+
+def training_memory(model, batch_size: int, mixed_precision: bool = False, optimizer: str = "adam") -> dict:
+    """Bytes a training step needs, by the definitions of ``core.memory`` (MB = 10^6 bytes).
+
+    Every activation is kept for back-propagation (x batch), plus parameters, one
+    gradient per trainable parameter and the optimizer's copies. Plain layer stacks
+    go through the calculator itself; other models (MobileNetV2's residual blocks)
+    are summed layer by layer with the same rules. Frameworks add workspace on top,
+    so treat the figure as a floor.
+    """
+    from core import memory
+
+    act_bytes = 2 if mixed_precision else 4
+    copies = OPTIMIZER_COPIES.get(optimizer.lower(), 2)
+    params = int(model.count_params())
+    trainable = int(sum(math.prod(w.shape) for w in model.trainable_weights))
+    try:
+        shape, layers = memory.from_keras(model)
+        report = memory.analyze(shape, layers, "mixed" if mixed_precision else "float32", batch_size,
+                                {0: "sgd", 1: "momentum"}.get(copies, "adam"))
+        activations = report.totals["training_activation_bytes"]
+        method = "calculator"
+    except ValueError:
+        inputs = sum(math.prod(i.shape[1:]) for i in model.inputs)
+        activations = (inputs + _activation_elements(model)) * act_bytes * batch_size
+        method = "layer outputs"
+    weights = (params + trainable * (1 + copies)) * 4  # float32 master weights, grads, optimizer
+    return {"activation_bytes": activations, "weight_bytes": weights, "total_bytes": activations + weights,
+            "params": params, "trainable": trainable, "method": method}
+
+
+def fits(total_bytes: float, device_bytes: float | None, margin: float = 0.85) -> bool | None:
+    """Whether a run fits a device with some room left for the framework (None: unknown)."""
+    if not device_bytes:
+        return None
+    return total_bytes <= margin * device_bytes

@@ -359,3 +359,33 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def check_options(task: str, options: dict, n_train: int | None = None,
+                  backbones: list[str] | None = None) -> list[str]:
+    """What is wrong with a run's settings, as messages for the page (empty: fine).
+
+    core.train checks the same again when the run starts, so a run launched some other
+    way is refused too; this copy lets the page refuse before anything is queued.
+    """
+    problems = []
+    epoch_keys = ("epochs",) if task == "mnist" else ("epochs_head",)
+    for key in epoch_keys:
+        if not options.get(key) or options[key] < 1:
+            problems.append(f"{key.replace('_', ' ')} must be at least 1 (got {options.get(key)})")
+    if task == "transfer" and options.get("epochs_fine", 0) < 0:
+        problems.append("fine-tuning epochs must be 0 or more")
+    batch = options.get("batch_size") or 0
+    if batch < 1:
+        problems.append(f"batch size must be at least 1 (got {batch})")
+    elif n_train is not None and batch > n_train:
+        problems.append(f"batch size {batch} is larger than the {n_train} training images")
+    for key in ("lr", "fine_lr"):
+        if key in options and not options[key] > 0:
+            problems.append(f"{'learning rate' if key == 'lr' else 'fine-tuning learning rate'} "
+                            f"must be positive (got {options[key]})")
+    if backbones is not None and options.get("backbone") not in backbones:
+        problems.append(f"unknown backbone {options.get('backbone')!r}: choose one of {', '.join(backbones)}")
+    if not 0 <= options.get("dropout", 0) < 1:
+        problems.append(f"dropout must be in [0, 1) (got {options['dropout']})")
+    return problems

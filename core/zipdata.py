@@ -143,3 +143,15 @@ def _find_root(report: ZipReport, dest: Path) -> None:
         root = root / kept[0].parts[0]
         kept = [PurePosixPath(*p.parts[1:]) for p in kept]
     report.root, report.kept = root, [p.as_posix() for p in kept]
+
+
+def class_root(folder: str | Path) -> Path:
+    """The folder holding the classes of an extracted archive: single wrapper folders are unwrapped."""
+    folder = Path(folder)
+    while True:
+        entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
+        dirs = [p for p in entries if p.is_dir()]
+        if len(entries) == 1 and len(dirs) == 1 and any(p.is_dir() for p in dirs[0].iterdir()):
+            folder = dirs[0]
+        else:
+            return folder
