@@ -1,6 +1,7 @@
 """Shared fixtures: isolated settings, a live Streamlit server and a Chromium page."""
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -53,13 +54,12 @@ def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
     raise TimeoutError(f"streamlit did not answer at {url} within {timeout}s")
 
 
-@pytest.fixture(scope="session")
-def streamlit_server(tmp_path_factory):
-    """`streamlit run app.py` on a free port with its own runs folder; yields the URL."""
+@contextlib.contextmanager
+def running_streamlit(runs: Path, log_dir: Path):
+    """`streamlit run app.py` on a free port with its own runs folder; yields a dict with the URL."""
     port = _free_port()
-    runs = tmp_path_factory.mktemp("e2e-runs")
     env = os.environ | {"CNN_STUDIO_RUNS": str(runs), "PYTHONUNBUFFERED": "1"}
-    log = open(tmp_path_factory.mktemp("e2e-log") / "streamlit.log", "w+")
+    log = open(log_dir / "streamlit.log", "w+")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
          "--server.address", "127.0.0.1", "--server.port", str(port)],
@@ -77,6 +77,13 @@ def streamlit_server(tmp_path_factory):
         except (ProcessLookupError, subprocess.TimeoutExpired):
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
+
+
+@pytest.fixture(scope="session")
+def streamlit_server(tmp_path_factory):
+    """One server for the whole session; its runs folder is a fresh temp folder."""
+    with running_streamlit(tmp_path_factory.mktemp("e2e-runs"), tmp_path_factory.mktemp("e2e-log")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -18,3 +18,20 @@ def test_home_page_in_chromium(page, streamlit_server):
     assert "TensorFlow 2." in sidebar
     shot = screenshot(page, "home")
     assert shot.stat().st_size > 10_000
+
+
+def test_a_page_opened_by_url_on_a_fresh_server_gets_the_app_shell(browser, tmp_path):
+    """Streamlit's legacy pages/ mode must not run a page alone (see pages/__init__.py)."""
+    from tests.conftest import running_streamlit
+
+    with running_streamlit(tmp_path / "runs", tmp_path) as server:
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(server["url"] + "/calculator", timeout=60_000)
+        page.get_by_text("CNN memory calculator").wait_for(timeout=90_000)
+        sidebar = page.locator("[data-testid='stSidebar']")
+        sidebar.get_by_text("Device:").wait_for(timeout=30_000)
+        nav = page.locator("[data-testid='stSidebarNav']").inner_text()
+        assert "Draw a digit" in nav and "Calculator" in nav
+        assert "common" not in nav  # the legacy mode lists every file in pages/
+        context.close()
