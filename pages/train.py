@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import shlex
 import time
+from pathlib import Path
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -11,6 +12,7 @@ import streamlit as st
 
 from core import config, devices, jobs, system, zipdata
 from core.data import folders
+from core.data import mnist as mnist_data
 from core.models import mnist as mnist_models
 from core.models import transfer as transfer_models
 from core.rundir import RunDir
@@ -36,6 +38,15 @@ def model_memory(task: str, key: tuple, batch: int, mixed: bool, optimizer: str)
         backbone, classes, size = key
         model = transfer_models.build_model(backbone, classes, size, weights=None)
     return devices.training_memory(model, batch, mixed, optimizer)
+
+
+@st.cache_data
+def mnist_train_count(folder: str, stamp: float) -> int:
+    """Training images in the IDX files (the labels file is small: read it whole)."""
+    try:
+        return len(mnist_data.read_idx(Path(folder) / mnist_data.FILES["train_labels"]))
+    except mnist_data.MnistDataError:
+        return MNIST_SIZES["train"]
 
 
 @st.cache_data(show_spinner="Scanning the images…")
@@ -76,10 +87,17 @@ def device_settings(prefix: str) -> dict:
     return {"device": device, "mixed_precision": mixed, "xla": xla}
 
 
+def recipe_defaults() -> None:
+    """A new architecture brings its own batch size and learning rate."""
+    rec = mnist_models.recipe(st.session_state.mnist_arch)
+    st.session_state.mnist_batch, st.session_state.mnist_lr = rec.batch_size, rec.lr
+
+
 def mnist_settings() -> tuple[dict, dict]:
     archs = list(mnist_models.ARCHS)
     arch = st.selectbox("Architecture", archs, index=archs.index("fast"), key="mnist_arch",
-                        format_func=lambda a: f"{a}: {mnist_models.recipe(a).title}")
+                        format_func=lambda a: f"{a}: {mnist_models.recipe(a).title}",
+                        on_change=recipe_defaults)
     rec = mnist_models.recipe(arch)
     st.caption(f"Recipe: {rec.optimizer} optimizer, {rec.schedule} schedule"
                + (f", label smoothing {rec.label_smoothing}" if rec.label_smoothing else "")
@@ -164,7 +182,11 @@ def data_report(task: str, options: dict) -> tuple[int | None, int]:
     if task == "mnist":
         status = next(d for d in system.datasets() if d.name == "mnist")
         where = f"IDX files in `{status.path}`" if status.present else "downloaded by Keras on first use"
-        total = min(options["limit"] or MNIST_SIZES["train"], MNIST_SIZES["train"])
+        available = MNIST_SIZES["train"]
+        labels = status.path / mnist_data.FILES["train_labels"]
+        if labels.is_file():
+            available = mnist_train_count(str(status.path), labels.stat().st_mtime)
+        total = min(options["limit"] or available, available)
         n_train = int(total * 0.9)
         st.markdown(f"**MNIST** ({where}): 10 classes, {n_train:,} training and {total - n_train:,} "
                     f"validation images (10% held out, fixed seed), test images used once for the card.")
@@ -415,6 +437,8 @@ with st.container(border=True):
                                   transfer_models.backbone_names() if task == "transfer" else None)
     if task == "transfer" and not options.get("data"):
         problems.append("no images chosen")
+    elif n_train is None:
+        problems.append("the data set above cannot be trained on")
     if device["device"] == "gpu" and not machine_info().gpus:
         problems.append("device 'gpu' chosen but there is no GPU")
     all_options = options | {k: v for k, v in device.items() if v != "auto"}
