@@ -26,7 +26,7 @@ tf = core.import_tensorflow()
 import keras
 import numpy as np
 
-from core import config
+from core import config, system
 from core.cards import find_models
 from core.data import mnist
 from core.models import mnist as models
@@ -131,7 +131,7 @@ def main() -> int:
     parser.add_argument("--images", type=int, default=16384, help="images per throughput round")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    print(f"machine: {core.system.machine_info().describe_device()}, "
+    print(f"machine: {system.machine_info().describe_device()}, "
           f"keras {keras.__version__} ({keras.backend.backend()})")
     ds = mnist.load()
     latency()
