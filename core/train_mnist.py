@@ -153,6 +153,14 @@ def _save_model(model, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _jit_compile():
+    """XLA as chosen with core.train's --xla (TensorFlow backend), else Keras's own choice."""
+    from core import devices
+
+    plan = devices.current() if keras.backend.backend() == "tensorflow" else None
+    return plan.jit_compile() if plan else "auto"
+
+
 def _prepare(run: RunDir, args: argparse.Namespace) -> tuple[dict, int]:
     """The settings to train with and the epoch to start from (resume or fresh)."""
     state = run.checkpoint_state()
@@ -190,7 +198,8 @@ def run(args: argparse.Namespace) -> dict:
         model = keras.models.load_model(out.checkpoint_path)
         print(f"resuming {cfg['arch']} from epoch {start_epoch}/{cfg['epochs']}", file=sys.stderr)
     else:
-        model = models.compile_model(models.build(cfg["arch"]), rec, cfg["lr"], steps * cfg["epochs"])
+        model = models.compile_model(models.build(cfg["arch"]), rec, cfg["lr"], steps * cfg["epochs"],
+                                     jit_compile=_jit_compile())
     monitor = TrainingMonitor(out, epochs=cfg["epochs"], steps=steps,
                               extra_state={"arch": cfg["arch"], "seed": cfg["seed"]})
     if start_epoch < cfg["epochs"]:

@@ -54,7 +54,7 @@ def build_seed() -> keras.Model:
     x = layers.Conv2D(64, 3, activation="relu")(x)
     x = layers.Flatten()(x)
     x = layers.Dense(64, activation="relu")(x)
-    outputs = layers.Dense(10, activation="softmax")(x)
+    outputs = layers.Dense(10, activation="softmax", dtype="float32")(x)  # float32 under mixed precision
     return keras.Model(inputs, outputs, name="mnist_seed")
 
 
@@ -70,7 +70,7 @@ def build_fast() -> keras.Model:
     x = _conv_bn(x, 96, 3, padding="valid")  # 4x4
     x = layers.GlobalAveragePooling2D()(x)
     x = layers.Dropout(0.2)(x)
-    outputs = layers.Dense(10, activation="softmax")(x)
+    outputs = layers.Dense(10, activation="softmax", dtype="float32")(x)  # float32 under mixed precision
     return keras.Model(inputs, outputs, name="mnist_fast")
 
 
@@ -87,7 +87,7 @@ def build_best() -> keras.Model:
     x = _conv_bn(x, 128, 4, padding="valid")  # 7x7 -> 4x4
     x = layers.Flatten()(x)
     x = layers.Dropout(0.4)(x)
-    outputs = layers.Dense(10, activation="softmax")(x)
+    outputs = layers.Dense(10, activation="softmax", dtype="float32")(x)  # float32 under mixed precision
     return keras.Model(inputs, outputs, name="mnist_best")
 
 
@@ -139,9 +139,11 @@ def optimizer(rec: Recipe, lr: float, total_steps: int) -> keras.optimizers.Opti
     raise ValueError(f"unknown optimizer {rec.optimizer!r}")
 
 
-def compile_model(model: keras.Model, rec: Recipe, lr: float, total_steps: int) -> keras.Model:
+def compile_model(model: keras.Model, rec: Recipe, lr: float, total_steps: int,
+                  jit_compile="auto") -> keras.Model:
     """Compile for one-hot labels (label smoothing needs them)."""
     model.compile(
+        jit_compile=jit_compile,
         optimizer=optimizer(rec, lr, total_steps),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=rec.label_smoothing),
         metrics=["accuracy"],
