@@ -19,13 +19,13 @@ from core.cards import SHIPPED_SUFFIX, atomic_write_json, read_card, sha256_file
 MAX_MB = 20
 
 
-def ship(run_dir: Path, name: str, models_dir: Path | None = None) -> Path:
+def ship(run_dir: Path, name: str, models_dir: Path | None = None, allow_stopped: bool = False) -> Path:
     run_dir, models_dir = Path(run_dir), Path(models_dir or config.models_dir())
     card = read_card(run_dir / "card.json")
     if card["task"] != "mnist":
         raise SystemExit(f"{run_dir}: not an MNIST run (task {card['task']!r})")
-    if card.get("stopped"):
-        raise SystemExit(f"{run_dir}: the run was stopped early; ship only finished runs")
+    if card.get("stopped") and not allow_stopped:
+        raise SystemExit(f"{run_dir}: the run was stopped early (pass --allow-stopped to ship it anyway)")
     source = run_dir / card["model_file"]
     size_mb = source.stat().st_size / 2**20
     if size_mb > MAX_MB:
@@ -47,8 +47,9 @@ def main() -> None:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("name", help="e.g. mnist_seed, mnist_best, mnist_ensemble")
     parser.add_argument("--models-dir", type=Path, default=None, help="default: assets/models")
+    parser.add_argument("--allow-stopped", action="store_true", help="ship a run that was stopped early")
     args = parser.parse_args()
-    card_path = ship(args.run_dir, args.name, args.models_dir)
+    card_path = ship(args.run_dir, args.name, args.models_dir, args.allow_stopped)
     card = read_card(card_path)
     m = card["metrics"]
     print(f"shipped {card_path.parent / card['model_file']} ({card['model_mb']} MB): "
