@@ -7,7 +7,7 @@ through ``core.preprocess.canvas_to_mnist`` and the model; the accuracy is
 printed next to the model's plain accuracy on the same digits.
 
     CNN_STUDIO_DATA=/work/shared/data python -m bench.canvas_accuracy            # test set
-    python -m bench.canvas_accuracy --split val   # last 5,000 training digits, for tuning
+    python -m bench.canvas_accuracy --split val   # validation digits held out of training
 
 Choose preprocessing settings with ``--split val``; run the test split once for the figures.
 Targets: canvas accuracy within 0.5 pp of plain accuracy; median image -> probabilities
@@ -16,7 +16,6 @@ at most 20 ms on CPU.
 from __future__ import annotations
 
 import argparse
-import gzip
 import statistics
 import sys
 import time
@@ -27,30 +26,18 @@ from PIL import Image
 
 import core
 from core import config, preprocess, system
+from core.data import mnist
 from core.preprocess import grow, stroke_width
 
 CANVAS = 280
 
 
-def load_mnist(split: str) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 images (N, 28, 28) and labels: 'test' = the 10k test set, 'val' = last 5k training digits."""
-    folder = config.dataset_dir("mnist")
-    prefix = "t10k" if split == "test" else "train"
-    images_file = folder / f"{prefix}-images-idx3-ubyte.gz"
-    if images_file.is_file():
-        with gzip.open(images_file) as f:
-            x = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)
-        with gzip.open(folder / f"{prefix}-labels-idx1-ubyte.gz") as f:
-            y = np.frombuffer(f.read(), np.uint8, offset=8)
-    else:  # no local files: Keras downloads MNIST
-        core.import_tensorflow()
-        import keras
-
-        (xt, yt), (xs, ys) = keras.datasets.mnist.load_data()
-        x, y = (xs, ys) if split == "test" else (xt, yt)
-    if split == "val":
-        x, y = x[-5000:], y[-5000:]
-    return x, y
+def load_digits(split: str) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 images (N, 28, 28) and labels of the test set, or of the validation digits
+    held out of the shipped models' training (same fixed split as ``core.data.mnist``)."""
+    data = mnist.load()
+    x, y = (data.x_test, data.y_test) if split == "test" else (data.x_val, data.y_val)
+    return (x[..., 0] * 255).round().astype(np.uint8), y
 
 
 def draw_like_a_person(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -109,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         path, name, card_acc = best_shipped_mnist_model()
     model = predict.load_model(path)
-    x, y = load_mnist(args.split)
+    x, y = load_digits(args.split)
     if args.limit:
         x, y = x[:args.limit], y[:args.limit]
 

@@ -1,6 +1,5 @@
 """Draw a digit: a live MNIST prediction for a canvas drawing, and what the network sees."""
 import numpy as np
-import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
@@ -37,18 +36,19 @@ def show_prediction(explanation: predict.Explanation) -> None:
     fig = go.Figure(go.Bar(x=[str(i) for i in range(len(probs))], y=probs.tolist(), marker_color=colors,
                            text=[f"{v:.0%}" for v in probs], textposition="outside"))
     fig.update_layout(height=260, margin=dict(l=10, r=10, t=10, b=10), yaxis=dict(range=[0, 1.15]),
-                      xaxis_title="digit", yaxis_title="probability")
+                      xaxis=dict(type="category"), xaxis_title="digit", yaxis_title="probability")
     st.plotly_chart(fig, width="stretch", key="draw_probs")
 
 
-def feature_maps(name: str, maps: np.ndarray) -> go.Figure:
-    """The most active channels of one conv layer as a grid of heatmaps."""
-    order = np.argsort(maps.mean(axis=(0, 1)))[::-1][:MAPS_PER_LAYER]
-    fig = px.imshow(maps[..., order].transpose(2, 0, 1), facet_col=0, facet_col_wrap=8,
-                    color_continuous_scale="viridis", aspect="equal")
-    fig.for_each_annotation(lambda a: a.update(text=f"ch {order[int(a.text.split('=')[-1])]}"))
-    fig.update_xaxes(showticklabels=False).update_yaxes(showticklabels=False)
-    fig.update_layout(height=260, margin=dict(l=0, r=0, t=20, b=0), coloraxis_showscale=False)
+def feature_maps(maps: np.ndarray) -> go.Figure:
+    """The most active channels of one conv layer as a grid of heatmaps (one trace, fast)."""
+    grid, channels = predict.mosaic(maps, MAPS_PER_LAYER, columns=8)
+    fig = go.Figure(go.Heatmap(z=grid, colorscale="Viridis", showscale=False, hoverongaps=False,
+                               hovertemplate="%{z:.2f}<extra></extra>"))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
+    rows = -(-len(channels) // 8)
+    fig.update_layout(height=110 * rows + 10, margin=dict(l=0, r=0, t=0, b=0))
     return fig
 
 
@@ -84,17 +84,17 @@ if image is None:
 explanation = predict.explain(model, image)
 with col_seen:
     st.markdown("**What the model receives**")
-    st.image(image, caption="28 × 28, centred", width=200, clamp=True)
+    st.image(image, caption="28 × 28, centred", width="stretch", clamp=True)
 with col_result:
     show_prediction(explanation)
 
 with st.expander("What the network sees: feature maps and saliency", icon=":material/visibility:"):
     where = "" if explanation.source == model.name else f" (from ensemble member `{explanation.source}`)"
-    st.caption(f"The {MAPS_PER_LAYER} most active channels of each convolutional layer{where}; "
-               "brighter means a stronger response.")
+    st.caption(f"The {MAPS_PER_LAYER} most active channels of each convolutional layer{where}, "
+               "each scaled on its own: brighter means a stronger response.")
     for name, maps in explanation.activations:
-        st.markdown(f"**{name}** — {maps.shape[0]}×{maps.shape[1]}, {maps.shape[2]} channels")
-        st.plotly_chart(feature_maps(name, maps), width="stretch", key=f"draw_maps_{name}")
+        st.markdown(f"**{name}** — {maps.shape[2]} channels of {maps.shape[0]}×{maps.shape[1]}")
+        st.plotly_chart(feature_maps(maps), width="stretch", key=f"draw_maps_{name}")
     if not explanation.activations:
         st.caption("This model has no convolutional layers to show.")
     st.markdown(f"**Saliency** — the pixels that most change the score of {explanation.top} (in red)")

@@ -121,3 +121,16 @@ def test_saliency_overlay_marks_salient_pixels_red():
     assert tuple(rgb[5, 5]) == (255, 0, 0)  # salient background pixel: pure red
     assert rgb[12, 13, 0] == rgb[12, 13, 1] > 0  # ink without saliency: grey
     assert tuple(rgb[0, 0]) == (0, 0, 0)
+
+
+def test_mosaic_tiles_the_most_active_channels_with_gaps():
+    maps = np.zeros((4, 5, 20), np.float32)
+    for c in range(20):
+        maps[..., c] = c  # channel c has mean c: the most active are 19, 18, ...
+        maps[0, 0, c] = 2 * c + 1  # and each has a peak in its corner
+    grid, channels = predict.mosaic(maps, count=10, columns=4)
+    assert channels == list(range(19, 9, -1))
+    assert grid.shape == (3 * 5 - 1, 4 * 6 - 1)  # 3 rows of 4 tiles, 1-pixel gaps
+    assert grid[0, 0] == 1.0 and grid[1, 1] == 0.0  # each tile scaled to [0, 1] on its own
+    assert np.isnan(grid[4, :]).all() and np.isnan(grid[:, 5]).all()  # gaps between tiles
+    assert np.isnan(grid[10:, 12:]).all()  # the unused tiles of the last row stay blank
