@@ -55,8 +55,9 @@ def test_drawn_digits_are_recognised(page, streamlit_server):
         draw(page, canvas, strokes)
         started = time.perf_counter()
         page.mouse.up()  # lifting the mouse sends the drawing to the app
+        answer = main.get_by_text(f"Prediction: {digit}").or_(main.get_by_text("Not sure"))
         try:
-            main.get_by_text(f"Prediction: {digit}").or_(main.get_by_text("Not sure")).wait_for(timeout=30_000)
+            answer.wait_for(timeout=30_000)
         finally:
             screenshot(page, f"draw_page_{digit}")
         latencies[digit] = time.perf_counter() - started
