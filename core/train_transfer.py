@@ -102,7 +102,9 @@ class BestWeights(keras.callbacks.Callback):
 
 
 def _fit(model, train_ds, val_ds, *, run, phase, epochs, steps, patience, best, lr):
-    model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy",
+    # Fine-tuning anneals its rate to zero (cosine): big steps early, gentle ones at the end.
+    rate = keras.optimizers.schedules.CosineDecay(lr, epochs * steps) if phase == "fine" else lr
+    model.compile(optimizer=keras.optimizers.Adam(rate), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     monitor = TrainingMonitor(run, epochs=epochs, steps=steps, phase=phase, extra_state={"phase": phase})
     best.phase = phase

@@ -8,6 +8,7 @@ from pages.common import model_picker
 
 TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif"]
 TOP_K = 5
+UNSURE_BELOW = 0.5  # top probability under this: say the model is unsure
 
 
 @st.cache_resource(show_spinner="Loading the model…")
@@ -36,6 +37,9 @@ def show(model, result: classify.PhotoResult, index: int) -> None:
         with right:
             st.markdown(f"#### {name.replace('_', ' ').capitalize()} · {p:.1%}")
             st.caption(result.name)
+            if p < UNSURE_BELOW:
+                st.warning("Not sure: the photo may show none of this model's classes.",
+                           icon=":material/help:")
             bar_chart(result, key=f"bars_{index}")
             cam = st.toggle("Show where the network looked (Grad-CAM)", key=f"cam_{index}")
         with left:
