@@ -105,7 +105,8 @@ def conv_layers(model) -> tuple[object, list]:
 @dataclass
 class Explanation:
     probabilities: np.ndarray  # (classes,)
-    activations: list[tuple[str, np.ndarray]]  # (layer name, (H, W, channels)) per conv layer
+    # (conv layer name, (H, W, channels)) per conv layer, after its activation when it has one
+    activations: list[tuple[str, np.ndarray]]
     saliency: np.ndarray  # (28, 28) in [0, 1]: how much each pixel moves the top class
     source: str  # the (sub)model the activations come from
 
@@ -123,6 +124,33 @@ class Explanation:
 
 
 _feature_models: dict[int, tuple[object, object]] = {}
+_ACTIVATIONS = ("Activation", "ReLU", "LeakyReLU", "ELU", "PReLU")
+
+
+def _shown_output(owner, conv):
+    """The conv layer's output after its activation.
+
+    A conv without its own activation is often followed by BatchNormalization and an
+    activation layer; the maps after those are what the next layer sees. Falls back
+    to the conv output when the chain is anything else.
+    """
+    import keras
+
+    if conv.activation is not keras.activations.linear:
+        return conv.output
+    layers = owner.layers
+    out = conv.output
+    for layer in layers[layers.index(conv) + 1:]:
+        try:
+            if layer.input is not out:
+                break
+        except (AttributeError, ValueError):  # a layer used more than once
+            break
+        out = layer.output
+        if isinstance(layer, keras.layers.BatchNormalization):
+            continue
+        return out if type(layer).__name__ in _ACTIVATIONS else conv.output
+    return conv.output
 
 
 def _feature_model(model):
@@ -132,7 +160,8 @@ def _feature_model(model):
         import keras
 
         owner, convs = conv_layers(model)
-        features = keras.Model(owner.inputs, [c.output for c in convs]) if convs else None
+        outputs = [_shown_output(owner, c) for c in convs]
+        features = keras.Model(owner.inputs, outputs) if convs else None
         cached = (model, (owner, convs, features))
         _feature_models[id(model)] = cached
     return cached[1]

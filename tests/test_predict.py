@@ -134,3 +134,20 @@ def test_mosaic_tiles_the_most_active_channels_with_gaps():
     assert grid[0, 0] == 1.0 and grid[1, 1] == 0.0  # each tile scaled to [0, 1] on its own
     assert np.isnan(grid[4, :]).all() and np.isnan(grid[:, 5]).all()  # gaps between tiles
     assert np.isnan(grid[10:, 12:]).all()  # the unused tiles of the last row stay blank
+
+
+def test_conv_then_batchnorm_then_relu_shows_the_maps_after_the_relu(tmp_path):
+    core.import_tensorflow()
+    import keras
+
+    keras.utils.set_random_seed(1)
+    inp = keras.Input((28, 28, 1))
+    conv = keras.layers.Conv2D(4, 3, name="c1")(inp)  # no activation of its own
+    relu = keras.layers.Activation("relu", name="r1")(keras.layers.BatchNormalization()(conv))
+    out = keras.layers.Dense(10, activation="softmax")(keras.layers.GlobalAveragePooling2D()(relu))
+    model = keras.Model(inp, out)
+    image = canvas_to_mnist(canvas_with(0))
+    ((name, maps),) = predict.explain(model, image).activations
+    expected = keras.Model(inp, relu)(image[None, ..., None]).numpy()[0]
+    assert name == "c1" and maps.min() >= 0
+    np.testing.assert_allclose(maps, expected, atol=1e-5)
