@@ -229,6 +229,8 @@ def _activation_elements(model) -> int:
         if isinstance(layer, keras.Model):
             total += _activation_elements(layer)
             continue
+        if isinstance(layer, keras.layers.InputLayer):
+            continue  # the input is counted once, by the caller
         outputs = layer.output if isinstance(layer.output, list | tuple) else [layer.output]
         for out in outputs:
             total += math.prod(d for d in out.shape[1:] if d is not None)

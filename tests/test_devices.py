@@ -68,3 +68,33 @@ def test_core_train_refuses_a_gpu_it_does_not_have_and_bad_choices(tmp_path):
     done = subprocess.run(cmd + ["--mixed-precision", "sometimes"], cwd=PROJECT_ROOT, capture_output=True,
                           text=True)
     assert done.returncode == 2 and "invalid choice: 'sometimes'" in done.stderr
+
+
+def test_training_memory_uses_the_calculator_for_plain_stacks():
+    from core import memory
+
+    layers = keras.layers
+    model = keras.Sequential([keras.Input((28, 28, 1)), layers.Conv2D(8, 3), layers.MaxPooling2D(),
+                              layers.Flatten(), layers.Dense(10)])
+    est = devices.training_memory(model, batch_size=50, optimizer="adam")
+    shape, layers = memory.from_keras(model)
+    expected = memory.analyze(shape, layers, "float32", 50, "adam").totals["training_bytes"]
+    assert est["method"] == "calculator" and est["total_bytes"] == expected
+    half = devices.training_memory(model, batch_size=50, mixed_precision=True, optimizer="adam")
+    assert half["activation_bytes"] * 2 == est["activation_bytes"]
+    assert half["weight_bytes"] == est["weight_bytes"]
+
+
+def test_training_memory_counts_every_output_of_a_residual_model():
+    inputs = keras.Input((8, 8, 2))
+    a = keras.layers.Conv2D(3, 3, padding="same")(inputs)
+    b = keras.layers.Conv2D(3, 3, padding="same")(a)
+    out = keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(keras.layers.Add()([a, b])))
+    model = keras.Model(inputs, out)
+    est = devices.training_memory(model, batch_size=4, optimizer="sgd")
+    elements = 8 * 8 * 2 + 3 * (8 * 8 * 3) + 3 + 2  # input, two convs and the sum, pooling, dense
+    params = model.count_params()  # 57 + 84 + 8 = 149, all trainable
+    assert est["method"] == "layer outputs" and params == 149
+    assert est["total_bytes"] == elements * 4 * 4 + params * 4 * 2  # weights + one gradient each
+    assert devices.fits(est["total_bytes"], None) is None
+    assert devices.fits(1e9, 2e9) is True and devices.fits(1.9e9, 2e9) is False
