@@ -108,3 +108,28 @@ def test_launch_watch_open_and_delete_a_real_run(mnist_like):  # noqa: F811
     at.checkbox(key="confirm_delete").check().run()
     at.button[[b.label for b in at.button].index("Delete selected")].click().run()
     assert not at.exception and Jobs().list() == []
+
+
+def test_zip_upload_is_checked_then_unpacked_under_the_data_root(isolated):
+    from tests.test_zipdata import _png, _zip
+
+    at = _page()
+    at.radio(key="train_task").set_value("Image classifier on a folder").run()
+    at.radio(key="image_source").set_value("Upload a .zip").run()
+    evil = _zip({"a/x.png": _png(), "../../evil.png": _png()}).getvalue()
+    at.file_uploader(key="image_zip").set_value(("evil.zip", evil, "application/zip")).run()
+    assert not at.exception
+    assert any("evil.zip: refused" in e and "outside" in e for e in _errors(at)), _errors(at)
+    uploads = isolated["data"] / "uploads"
+    assert _launch(at).disabled and not (uploads.exists() and any(uploads.iterdir()))
+
+    good = _zip({f"set/{c}/{i}.png": _png((i * 30, 0, 0)) for c in ("ants", "bees") for i in range(3)}
+                | {"set/ants/readme.txt": b"hi"}).getvalue()
+    at.file_uploader(key="image_zip").set_value(("bugs.zip", good, "application/zip")).run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert dict(zip(table["class"], table["images"], strict=True)) == {"ants": 3, "bees": 3}
+    assert any("readme.txt (not an image file)" in c.value for c in at.caption)
+    (command,) = [c.value for c in at.code if "core.train" in c.value]
+    (folder,) = (isolated["data"] / "uploads").iterdir()
+    assert f"--data uploads/{folder.name}/set " in command
