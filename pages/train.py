@@ -296,7 +296,8 @@ def live_view() -> None:
     phase = f"{progress['phase']} · " if progress["phase"] not in (None, "train") else ""
     label = (f"{phase}epoch {progress['epoch']}/{progress['of_epochs']} · batch {progress['batch']}/"
              f"{progress['steps']}{eta_text(progress['eta_s'])}") if progress["of_epochs"] else "starting…"
-    st.progress(progress["fraction"], text=label)
+    if progress["of_epochs"] or not run.finished:
+        st.progress(progress["fraction"], text=label)
     for note in run.status.get("device_notes", []):
         st.caption(f":material/info: {note}")
     if run.state == "running":
@@ -327,7 +328,7 @@ def live_view() -> None:
 # --- past runs --------------------------------------------------------------------------
 
 def settings_text(run: jobs.Run) -> str:
-    o = run.options or run.config
+    o = run.options | run.config  # the task's resolved settings win over what was asked
     if run.task == "mnist":
         return f"{o.get('arch')} · {o.get('epochs')} ep · batch {o.get('batch_size')} · lr {o.get('lr')}"
     return (f"{o.get('data')} · {o.get('backbone')} {o.get('image_size')}px · "
