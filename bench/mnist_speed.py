@@ -44,23 +44,28 @@ def throughput(ds: mnist.Mnist, arch: str, images: int, rounds: int) -> None:
     model = models.compile_model(models.build(arch), rec, rec.lr, 10_000)
     model.fit(x[:1024], y[:1024], batch_size=rec.batch_size, epochs=1, verbose=0)  # compile once
     steps = -(-images // rec.batch_size)
-    results = {"plain model.fit": [], "our loop": []}
+    # Wall time, and process CPU time: on a shared machine CPU seconds are the steadier
+    # measure of the extra work our loop does.
+    wall = {"plain model.fit": [], "our loop": []}
+    cpu = {name: [] for name in wall}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(rounds):
-            for name in results:
+            for name in wall:
                 callbacks = []
                 if name == "our loop":
                     run = RunDir(Path(tmp) / f"r{r}").create()
                     callbacks = [TrainingMonitor(run, epochs=1, steps=steps)]
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 model.fit(x, y, batch_size=rec.batch_size, epochs=1, verbose=0, callbacks=callbacks)
-                results[name].append(images / (time.perf_counter() - start))
-    plain, ours = (float(np.median(v)) for v in results.values())
+                wall[name].append(images / (time.perf_counter() - start))
+                cpu[name].append(images / (time.process_time() - start_cpu))
     print(f"throughput ({arch}, {images} images x {rounds} alternating rounds, median):")
-    for name, median in (("plain model.fit", plain), ("our loop", ours)):
-        runs = ", ".join(f"{v:,.0f}" for v in results[name])
-        print(f"  {name + ':':<16} {median:,.0f} images/s   (runs: {runs})")
-    print(f"  overhead: {1 - ours / plain:+.1%} (target < 5%)")
+    for label, table in (("wall clock", wall), ("per CPU second", cpu)):
+        plain, ours = (float(np.median(v)) for v in table.values())
+        for name, median in (("plain model.fit", plain), ("our loop", ours)):
+            runs = ", ".join(f"{v:,.0f}" for v in table[name])
+            print(f"  {label:<14} {name + ':':<16} {median:,.0f} images/s   (runs: {runs})")
+        print(f"  {label:<14} overhead: {1 - ours / plain:+.1%} (target < 5%)")
 
 
 class _TestProbe(keras.callbacks.Callback):
@@ -128,6 +133,7 @@ def latency(calls: int = 200, warmup: int = 20) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-fast", action="store_true", help="skip the time-to-99.5%% training run")
+    parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--images", type=int, default=16384, help="images per throughput round")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
@@ -135,7 +141,8 @@ def main() -> int:
           f"keras {keras.__version__} ({keras.backend.backend()})")
     ds = mnist.load()
     latency()
-    throughput(ds, "fast", args.images, args.rounds)
+    if not args.skip_throughput:
+        throughput(ds, "fast", args.images, args.rounds)
     if not args.skip_fast:
         time_to_target(ds)
     return 0
