@@ -22,6 +22,9 @@ class TrainingMonitor(keras.callbacks.Callback):
         self.run, self.epochs, self.steps, self.phase = run, epochs, steps, phase
         self.batch_every_s, self.checkpoint = batch_every_s, checkpoint
         self.show_bar = sys.stderr.isatty() if show_bar is None else show_bar
+        # Without a bar, Keras may run our batch hook in a worker thread: otherwise it reads
+        # every batch's logs on the spot, which stalls asynchronous backends (JAX, GPUs).
+        self.async_safe = not self.show_bar
         self.extra_state = extra_state or {}
         self.stopped = False
         self._last_write = 0.0
