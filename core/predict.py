@@ -167,24 +167,45 @@ def _feature_model(model):
     return cached[1]
 
 
+def _explainer(model):
+    """One traced function giving probabilities, input gradient and conv maps (cached per model).
+
+    Traced once, it runs as a single graph call: eager mode would make hundreds of
+    small calls, each waiting for Python's GIL in a busy server.
+    """
+    cached = _explainers.get(id(model))
+    if cached is None or cached[0] is not model:
+        tf = core.import_tensorflow()
+        owner, convs, features = _feature_model(model)
+
+        @tf.function(reduce_retracing=True)
+        def run(x):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                probs = model(x, training=False)
+                # log keeps the gradient alive when the top probability is close to 1
+                score = tf.math.log(tf.reduce_max(probs[0]) + 1e-12)
+            maps = features(x, training=False) if features is not None else []
+            return probs, tape.gradient(score, x), maps
+
+        cached = (model, (owner, convs, run))
+        _explainers[id(model)] = cached
+    return cached[1]
+
+
+_explainers: dict[int, tuple[object, object]] = {}
+
+
 def explain(model, image: np.ndarray) -> Explanation:
     """Probabilities, conv activations and an input-gradient saliency map for one image."""
-    tf = core.import_tensorflow()
-    x = tf.constant(_as_batch(image)[:1])
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        probs = model(x, training=False)
-        top = tf.argmax(probs[0])
-        score = tf.math.log(probs[0, top] + 1e-12)  # log keeps the gradient alive near p = 1
-    grad = np.abs(tape.gradient(score, x).numpy()[0, ..., 0])
-    saliency = grad / grad.max() if grad.max() > 0 else grad
-
-    owner, convs, features = _feature_model(model)
-    activations = []
-    if features is not None:
-        outputs = features(x, training=False)
-        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-        activations = [(c.name, np.asarray(o)[0]) for c, o in zip(convs, outputs, strict=True)]
+    owner, convs, run = _explainer(model)
+    probs, grad, maps = run(_as_batch(image)[:1])
+    grad = np.abs(np.asarray(grad)[0, ..., 0])
+    # Scale by the 99th percentile, not the max: one extreme pixel would leave the rest invisible.
+    top_grad = np.percentile(grad, 99)
+    saliency = np.clip(grad / top_grad, 0, 1) if top_grad > 0 else np.zeros_like(grad)
+    maps = maps if isinstance(maps, (list, tuple)) else [maps]
+    activations = [(c.name, np.asarray(m)[0]) for c, m in zip(convs, maps, strict=True)]
     return Explanation(np.asarray(probs)[0], activations, saliency.astype(np.float32), owner.name)
 
 
