@@ -103,7 +103,7 @@ class ModelEntry:
         """A short human label for pickers: title, accuracy and where it comes from."""
         acc = self.test_accuracy
         score = f" · test {acc:.2%}" if isinstance(acc, (int, float)) else ""
-        where = "shipped" if self.source == "shipped" else "your run"
+        where = "shipped" if self.source == "shipped" else f"your run {self.card_path.parent.name}"
         return f"{self.title}{score} ({where})"
 
 

@@ -72,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = build_parser().parse_args(argv)
     run = RunDir(args.out).create()
+    if getattr(args, "resume", False):
+        run.stop_path.unlink(missing_ok=True)  # the stop that ended the last attempt is spent
     signal.signal(signal.SIGTERM, lambda *_: run.request_stop())
     run.update_status(state="running", task=args.task, pid=os.getpid(), started=time.time(), error=None)
     try:

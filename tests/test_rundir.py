@@ -67,3 +67,26 @@ def test_log_tail_reads_only_the_end(tmp_path):
     assert run.log_tail(3) == "line 997\nline 998\nline 999"
     assert json.loads(json.dumps(run.read_status())) == {}
     assert os.path.isdir(run.path)
+
+
+def test_resume_clears_the_stop_that_ended_the_last_attempt(tmp_path, monkeypatch):
+    from core import train
+
+    calls = []
+    run = RunDir(tmp_path / "r").create()
+    run.request_stop()
+
+    def fake_parser():
+        import argparse
+
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--out")
+        parser.add_argument("--resume", action="store_true")
+        parser.set_defaults(task="demo", _run=lambda args: calls.append(run.stop_requested()) or {})
+        return parser
+
+    monkeypatch.setattr(train, "build_parser", fake_parser)
+    monkeypatch.setenv("KERAS_BACKEND", "jax")  # skip device setup: this test is about the STOP file
+    assert train.main(["--out", str(run.path)]) == 0 and calls == [True]
+    assert train.main(["--out", str(run.path), "--resume"]) == 0 and calls == [True, False]
+    assert run.read_status()["state"] == "succeeded"

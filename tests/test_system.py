@@ -63,6 +63,7 @@ def test_models_found_and_parsed_from_cards(isolated):
     assert found[0].test_accuracy == 0.99
     assert "99.00%" in found[0].label()
     assert [m.name for m in system.models(task="image")] == ["my run"]
+    assert found[1].label() == "my run (your run run-1)"  # two runs of one arch stay apart
 
 
 @pytest.mark.parametrize("content, message", [
