@@ -27,7 +27,7 @@ def shipped_model():
         if IN_CI:
             pytest.fail("no shipped MNIST model in assets/models: the Draw page cannot be tested")
         pytest.skip("no shipped MNIST model yet (assets/models/mnist_*.keras)")
-    return shipped
+    return max(shipped, key=lambda m: m.test_accuracy or 0.0)
 
 
 def draw(page, canvas, strokes):
@@ -43,11 +43,17 @@ def draw(page, canvas, strokes):
             page.mouse.up()
 
 
-def test_drawn_digits_are_recognised(page, streamlit_server):
+def test_drawn_digits_are_recognised(page, streamlit_server, shipped_model):
     page.goto(streamlit_server["url"])
     wait_for_app(page)
     page.locator("[data-testid='stSidebarNav']").get_by_text("Draw a digit").click()
     page.get_by_text(PROMPT).wait_for()
+    picker = page.get_by_test_id("stSelectbox").get_by_role("combobox")
+    if picker.input_value() != shipped_model.label():  # use the most accurate shipped model
+        picker.click()
+        page.get_by_role("option", name=shipped_model.label()).click()
+        wait_for_app(page)
+    assert picker.input_value() == shipped_model.label()
     main = page.locator("[data-testid='stMain']")
     latencies = {}
     for digit, strokes in DIGITS.items():
@@ -77,5 +83,6 @@ def test_drawn_digits_are_recognised(page, streamlit_server):
     page.get_by_text("Saliency", exact=True).scroll_into_view_if_needed()
     page.wait_for_timeout(1000)  # plotly draws charts once they are on screen
     page.locator("[data-testid='stExpander']").screenshot(path=str(ARTIFACTS / "draw_network_view.png"))
-    print("seconds from mouse-up to prediction:", {d: round(s, 3) for d, s in latencies.items()})
+    print(f"{shipped_model.name}: seconds from mouse-up to prediction:",
+          {d: round(s, 3) for d, s in latencies.items()})
     assert max(latencies.values()) < 10  # generous here; the 1 s target is measured, not asserted
