@@ -7,9 +7,11 @@ through ``core.preprocess.canvas_to_mnist`` and the model; the accuracy is
 printed next to the model's plain accuracy on the same digits.
 
     CNN_STUDIO_DATA=/work/shared/data python -m bench.canvas_accuracy            # test set
-    python -m bench.canvas_accuracy --split val   # validation digits held out of training
+    python -m bench.canvas_accuracy --split val --stroke 3.0   # held-out validation digits
 
-Choose preprocessing settings with ``--split val``; run the test split once for the figures.
+Choose preprocessing settings (``--stroke``: the stroke width drawings are brought to)
+with ``--split val``; run the test split once for the figures. ``--model PATH`` benches
+any .keras file; the default is the most accurate shipped MNIST model.
 Targets: canvas accuracy within 0.5 pp of plain accuracy; median image -> probabilities
 at most 20 ms on CPU.
 """
