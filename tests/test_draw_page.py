@@ -1,4 +1,6 @@
 """The Draw page through AppTest: a drawing injected through the canvas key gets predicted."""
+import json
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -37,10 +39,7 @@ def text_of(at):
 
 
 def bar_chart(at):
-    charts = [c for c in at.get("plotly_chart")]
-    import json
-
-    for chart in charts:
+    for chart in at.get("plotly_chart"):
         spec = json.loads(chart.proto.spec)
         if spec["data"] and spec["data"][0]["type"] == "bar":
             return spec
@@ -93,3 +92,19 @@ def test_no_model_at_all_says_how_to_get_one(isolated):
     at = open_draw_page(canvas_with(1))
     assert not at.exception
     assert any("git checkout assets/models" in e.value for e in at.error)
+
+
+def test_low_confidence_says_not_sure(isolated):
+    """A model with all-zero weights gives 10% to every digit: the page must not pretend."""
+    from tests.test_draw_helpers import tiny_cnn
+
+    model = tiny_cnn("flat")
+    model.set_weights([w * 0 for w in model.get_weights()])
+    model.save(isolated["models"] / "flat.keras")
+    write_card(isolated["models"], "flat", "flat.keras")
+    at = open_draw_page(canvas_with(7))
+    assert not at.exception
+    text = text_of(at)
+    assert "Not sure" in text and "**Prediction:" not in text
+    probs = bar_chart(at)["data"][0]["y"]
+    assert max(probs) < 0.2
