@@ -120,6 +120,15 @@ def _paste_centred(digit: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
+def ink_extent(image: np.ndarray) -> int:
+    """The longer side, in pixels, of the ink's bounding box (0 for an empty canvas).
+
+    A page compares it with the brush width to tell a stray dot from a digit.
+    """
+    crop = _crop(ink(image))
+    return 0 if crop is None else max(crop.shape)
+
+
 def canvas_to_mnist(image: np.ndarray, box: int = BOX, stroke: float = STROKE) -> np.ndarray | None:
     """A drawing (canvas RGBA, RGB or grey) as a 28x28 float32 MNIST image in [0, 1].
 

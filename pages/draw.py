@@ -5,11 +5,12 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from core import predict
-from core.preprocess import canvas_to_mnist
+from core.preprocess import canvas_to_mnist, ink_extent
 from pages.common import model_picker
 
 CANVAS_KEY = "draw_canvas"  # the canvas widget's key is CANVAS_KEY_<n>; a new n clears it
 MAPS_PER_LAYER = 16
+DOT = 2.5  # ink no longer than this many stroke widths is a dot, not a digit
 
 
 def canvas_key() -> str:
@@ -79,6 +80,11 @@ if image is None:
     with col_result:
         st.info("Draw a digit on the black canvas: the prediction appears as soon as you lift the mouse.",
                 icon=":material/gesture:")
+    st.stop()
+if ink_extent(drawing.image_data) < DOT * stroke:
+    with col_result:
+        st.info("That looks like a dot, not a digit: draw the digit larger (or pick a thinner stroke).",
+                icon=":material/zoom_in:")
     st.stop()
 
 explanation = predict.explain(model, image)

@@ -108,3 +108,11 @@ def test_low_confidence_says_not_sure(isolated):
     assert "Not sure" in text and "**Prediction:" not in text
     probs = bar_chart(at)["data"][0]["y"]
     assert max(probs) < 0.2
+
+
+def test_a_stray_dot_asks_for_a_larger_digit(models):
+    dot = canvas_with(1, scale=0.05)  # a blob no longer than the 20 px brush
+    at = open_draw_page(dot)
+    assert not at.exception and not at.error
+    assert any("looks like a dot" in i.value for i in at.info)
+    assert "Prediction" not in text_of(at)

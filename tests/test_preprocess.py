@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.preprocess import BOX, SIZE, canvas_to_mnist, ink, stroke_width
+from core.preprocess import BOX, SIZE, canvas_to_mnist, ink, ink_extent, stroke_width
 from tests.test_draw_helpers import canvas_with
 
 # Mean absolute difference allowed between two drawings of the same digit. Shifting
@@ -122,3 +122,10 @@ def test_any_scribble_gives_a_valid_centred_image(h, w, seed):
     # Centred on (14, 14) unless that would push the (<= 20 px) digit out of the image,
     # which can move the centre by at most 6 px (ink at one edge of the box).
     assert abs(cy - 14) <= 6 and abs(cx - 14) <= 6
+
+
+def test_ink_extent_is_the_longer_side_of_the_ink():
+    img = blank()
+    assert ink_extent(img) == 0
+    img[100:180, 130:150, :3] = 255
+    assert ink_extent(img) == 80
