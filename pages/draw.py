@@ -81,6 +81,7 @@ if image is None:
         st.info("Draw a digit on the black canvas: the prediction appears as soon as you lift the mouse.",
                 icon=":material/gesture:")
     st.stop()
+st.session_state["last_drawing"] = image  # the Theory page can convolve it
 if ink_extent(drawing.image_data) < DOT * stroke:
     with col_result:
         st.info("That looks like a dot, not a digit: draw the digit larger (or pick a thinner stroke).",

@@ -94,13 +94,17 @@ def convolution():
                 "padding adds zeros so that the output is ceil(n / stride), **'valid'** uses none: "
                 "floor((n - k) / stride) + 1.")
     sources = ["MNIST digit", "Shapes"] + (["Flower photo (grey)"] if flower() is not None else [])
+    drawing = st.session_state.get("last_drawing")  # left by the Draw page
+    if drawing is not None:
+        sources.insert(0, "Your drawing")
     c = st.columns([1, 1, 1, 1])
     source = c[0].selectbox("Image", sources, key="t2_src")
     name = c[1].selectbox("Kernel", list(theory.KERNELS), index=1, key="t2_kernel")
     stride = c[2].slider("Stride", 1, 4, 1, key="t2_stride")
     padding = c[3].radio("Padding", ["same", "valid"], key="t2_pad", horizontal=True)
     image = {"MNIST digit": lambda: digits()[0], "Shapes": lambda: theory.synthetic_image(64),
-             "Flower photo (grey)": lambda: flower().mean(-1) / 255}[source]()
+             "Flower photo (grey)": lambda: flower().mean(-1) / 255,
+             "Your drawing": lambda: drawing}[source]()
     st.caption("Edit the kernel's numbers:")
     kernel = st.data_editor(pd.DataFrame(theory.KERNELS[name], columns=["a", "b", "c"]),
                             key=f"t2_grid_{name}", hide_index=True, width=300)

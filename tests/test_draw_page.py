@@ -58,6 +58,7 @@ def test_drawing_is_predicted_with_chart_and_network_view(models, digit):
     # The 28x28 input, the feature maps of both conv layers and the saliency overlay are shown.
     assert len(at.get("image")) == 2
     assert "tiny_conv1" in text_of(at) and "tiny_conv2" in text_of(at)
+    assert at.session_state["last_drawing"].shape == (28, 28)  # offered to the Theory page
     assert len(at.get("plotly_chart")) == 3  # probabilities + one grid per conv layer
     # The picker offers the model with its test accuracy from the card.
     assert "test 98.76%" in at.selectbox(key="draw_model").format_func(0)

@@ -52,6 +52,21 @@ def test_convolution_shape_follows_stride_and_padding(at):
     assert "by the rule: **21**; computed by TensorFlow: **21**" in text  # (64 - 3) // 3 + 1
 
 
+def test_convolution_can_use_the_drawing_from_the_draw_page(at):
+    at.radio(key="theory_section").set_value(_SECTIONS[1]).run()
+    assert "Your drawing" not in at.selectbox(key="t2_src").options
+    drawing = np.zeros((28, 28), np.float32)
+    drawing[4:24, 13:15] = 1.0  # a "1"
+    at.session_state["last_drawing"] = drawing
+    at.run()
+    assert at.selectbox(key="t2_src").options[0] == "Your drawing"
+    at.selectbox(key="t2_src").set_value("Your drawing")
+    at.slider(key="t2_stride").set_value(2)
+    at.radio(key="t2_pad").set_value("same").run()
+    assert not at.exception
+    assert "by the rule: **14**; computed by TensorFlow: **14**" in "\n".join(m.value for m in at.markdown)
+
+
 def test_pooling_experiment_shows_the_core_values(at):
     at.radio(key="theory_section").set_value(_SECTIONS[2]).run()
     shown = at.dataframe[0].value
