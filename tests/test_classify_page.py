@@ -105,5 +105,6 @@ def test_browser_upload_shows_prediction(page, streamlit_server, tmp_path):
     assert any(c.replace("_", " ").capitalize() in text for c in shipped["classes"])
     page.get_by_text("Show where the network looked").first.click()
     page.get_by_text("Grad-CAM for").first.wait_for(timeout=60_000)
+    page.get_by_text("Computing Grad-CAM").wait_for(state="detached", timeout=60_000)
     wait_for_app(page)
     screenshot(page, "classify_page")
