@@ -12,11 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-import core
 from core import gradcam, photo
-from core.predict import load_model
-
-_forwards: dict[int, tuple] = {}
+from core.predict import forward, load_model
 
 
 def input_size(model) -> int:
@@ -24,20 +21,10 @@ def input_size(model) -> int:
     return int(model.inputs[0].shape[1])
 
 
-def _forward(model):
-    """A traced ``model(x, training=False)`` per model: far cheaper per call than ``predict``."""
-    entry = _forwards.get(id(model))
-    if entry is None or entry[0] is not model:
-        tf = core.import_tensorflow()
-        entry = (model, tf.function(lambda x: model(x, training=False), reduce_retracing=True))
-        _forwards[id(model)] = entry
-    return entry[1]
-
-
 def probabilities(model, images: np.ndarray) -> np.ndarray:
     """(N, classes) probabilities for (N, H, W, 3) raw 0-255 images."""
     x = np.asarray(images, dtype=np.float32)
-    return np.asarray(_forward(model)(x))
+    return np.asarray(forward(model)(x))
 
 
 def top_k(probs: np.ndarray, classes: list[str], k: int = 5) -> list[tuple[str, float]]:

@@ -55,7 +55,7 @@ def load_model(path: str | Path):
 _compiled: dict[int, object] = {}
 
 
-def _forward(model):
+def forward(model):
     """A traced ``model(x, training=False)``, one per model, reused across calls."""
     fn = _compiled.get(id(model))
     if fn is None or fn[0] is not model:
@@ -78,8 +78,8 @@ def _as_batch(images: np.ndarray) -> np.ndarray:
 def probabilities(model, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
     """Class probabilities, shape (N, classes), for a batch of 28x28 images in [0, 1]."""
     x = _as_batch(images)
-    forward = _forward(model)
-    parts = [np.asarray(forward(x[i:i + batch_size])) for i in range(0, len(x), batch_size)]
+    fn = forward(model)
+    parts = [np.asarray(fn(x[i:i + batch_size])) for i in range(0, len(x), batch_size)]
     return np.concatenate(parts)
 
 
