@@ -7,7 +7,6 @@ figures are the ones the training script measured; nothing is re-chosen here.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
@@ -17,6 +16,18 @@ from core import config
 from core.cards import SHIPPED_SUFFIX, atomic_write_json, read_card, sha256_file
 
 MAX_MB = 20
+
+
+def _copy_without_optimizer(source: Path, target: Path) -> None:
+    """Same weights, no optimizer state: older runs saved it, the app never needs it."""
+    import core
+
+    core.import_tensorflow()
+    import keras
+
+    from core.train_mnist import save_clean_model
+
+    save_clean_model(keras.models.load_model(source, compile=False), target)
 
 
 def ship(run_dir: Path, name: str, models_dir: Path | None = None, allow_stopped: bool = False) -> Path:
@@ -32,9 +43,8 @@ def ship(run_dir: Path, name: str, models_dir: Path | None = None, allow_stopped
         raise SystemExit(f"{source}: {size_mb:.1f} MB is over the {MAX_MB} MB limit for git")
     models_dir.mkdir(parents=True, exist_ok=True)
     target = models_dir / f"{name}.keras"
-    tmp = target.with_name(f".{target.name}.tmp")
-    shutil.copyfile(source, tmp)
-    tmp.replace(target)
+    _copy_without_optimizer(source, target)
+    size_mb = target.stat().st_size / 2**20
     card |= {"name": name, "model_file": target.name, "model_sha256": sha256_file(target),
              "model_mb": round(size_mb, 2), "shipped_from": run_dir.name}
     card_path = models_dir / f"{name}{SHIPPED_SUFFIX}"

@@ -51,5 +51,6 @@ def test_shipped_model_reads_real_digits(card_path):
     x = mnist.to_float(mnist.read_idx(folder / mnist.FILES["test_images"], mnist.IMAGE_MAGIC)[:100])
     y = mnist.read_idx(folder / mnist.FILES["test_labels"], mnist.LABEL_MAGIC)[:100]
     model = keras.models.load_model(card_path.parent / card["model_file"])
+    assert not model.compiled  # shipped without optimizer state
     pred = np.asarray(model(x, training=False)).argmax(axis=1)
     assert (pred != y).sum() <= 2, f"{card['name']} misread {(pred != y).sum()} of 100 test digits"

@@ -54,6 +54,7 @@ def test_cli_short_run_writes_model_and_full_card(fake_data, tmp_path):
     # The saved model reloads and predicts exactly what the card's figures came from.
     ds = mnist.load(0.1, 200)
     model = keras.models.load_model(run.model_path)
+    assert not model.compiled  # saved without optimizer state: a third of the size
     probs = model.predict(ds.x_test, verbose=0)
     assert int((probs.argmax(1) != ds.y_test).sum()) == card["metrics"]["test_errors"]
     again = keras.models.load_model(run.model_path).predict(ds.x_test[:8], verbose=0)
