@@ -4,7 +4,11 @@ import streamlit as st
 from core import config, system
 from pages.common import machine_info
 
-st.title("🧠 CNN Studio")
+OK = ":green[:material/check_circle:]"
+MISSING = ":red[:material/cancel:]"
+BROKEN = ":orange[:material/warning:]"
+
+st.title(":material/neurology: CNN Studio")
 st.markdown(
     "Try, train and understand **convolutional neural networks**: draw a digit for a "
     "CNN trained from scratch on MNIST, classify photos with a network fine-tuned from "
@@ -27,14 +31,14 @@ with col_data:
     present = [d for d in data if d.present]
     st.metric("Data sets found", f"{len(present)} / {len(data)}")
     for d in data:
-        st.markdown(f"{'✅' if d.present else '❌'} **{d.name}** — {d.detail}")
+        st.markdown(f"{OK if d.present else MISSING} **{d.name}** — {d.detail}")
 
 found = system.models()
 with col_models:
     usable = [m for m in found if m.ok]
     st.metric("Models found", len(usable))
     for m in found:
-        st.markdown(f"{'✅' if m.ok else '⚠️'} {m.label() if m.ok else m.name}")
+        st.markdown(f"{OK if m.ok else BROKEN} {m.label() if m.ok else m.name}")
         if not m.ok:
             st.caption(m.error)
     if not found:
