@@ -11,11 +11,6 @@ TOP_K = 5
 UNSURE_BELOW = 0.5  # top probability under this: say the model is unsure
 
 
-@st.cache_resource(show_spinner="Loading the model…")
-def load_model(path: str, mtime_ns: int):  # mtime in the key: a retrained file reloads
-    return classify.load(path)
-
-
 def bar_chart(result: classify.PhotoResult, key: str) -> None:
     names = [name for name, _ in result.top][::-1]
     probs = [p for _, p in result.top][::-1]
@@ -61,7 +56,8 @@ if entry is None:
 classes = entry.card.get("classes") or []
 st.caption(f"Classes: {', '.join(classes)}" if classes else "This model's card lists no class names.")
 try:
-    model = load_model(str(entry.model_path), entry.model_path.stat().st_mtime_ns)
+    with st.spinner("Loading the model…"):
+        model = classify.load(entry.model_path)  # cached in core.predict by path and mtime
 except (ModelLoadError, OSError) as exc:
     st.error(f"Cannot load {entry.title}: {exc}", icon=":material/error:")
     st.stop()
