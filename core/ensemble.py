@@ -3,16 +3,20 @@
 ``python -m core.ensemble --out DIR RUN1 RUN2 ...`` (or ``--runs-from FOLDER``):
 
 1. every member predicts the shared validation split (same split seed for all runs);
-2. greedy forward selection (Caruana et al. 2004): start from the member with the
-   lowest validation log-loss, add whichever member lowers the averaged
-   probabilities' validation log-loss most, stop when none does;
-3. the ensemble is kept only when it beats the best single member on validation
+2. members: ``--select all`` (the default) averages every run given; ``--select greedy``
+   is forward selection (Caruana et al. 2004) on validation log-loss. Greedy picking
+   over-fits a 6,000-image validation set and log-loss ranks label-smoothed members
+   poorly, so "all" is the safer default;
+3. test-time augmentation (``--tta auto``): each member also sees the digit shifted by one
+   pixel four ways and zoomed in and out by a pixel, and all the views are averaged.
+   It is kept only when it lowers the validation errors;
+4. the ensemble is kept only when it beats the best single member on validation
    (fewer errors, or as many errors and a lower log-loss); ``selection.json`` says
    which was chosen and which single run is the best;
-4. the test split is evaluated once, for the cards.
+5. the test split is evaluated once, for the cards.
 
-The ensemble is one functional Keras model (members inside, their softmax outputs
-averaged), so it loads and predicts like any other model.
+The ensemble is one functional Keras model (members inside, the views and their softmax
+outputs averaged by built-in layers and ops), so it loads and predicts like any other model.
 """
 from __future__ import annotations
 
@@ -63,19 +67,49 @@ def greedy_select(val_probs: list[np.ndarray], labels: np.ndarray) -> list[int]:
     return chosen
 
 
-def average_model(members: list[keras.Model]) -> keras.Model:
-    """One model whose output is the mean of the members' probabilities."""
+def tta_views(inputs):
+    """The digit as is, shifted one pixel up, down, left and right, zoomed in and out.
+
+    Built from stock layers only (pad + crop is a shift, resize + crop/pad a zoom), so
+    the saved model needs no custom code. Returns the views stacked along the batch axis.
+    """
+    layers = keras.layers
+    h, w = data.INPUT_SHAPE[:2]
+    shifts = {"up": ((0, 1), (0, 0)), "down": ((1, 0), (0, 0)),
+              "left": ((0, 0), (0, 1)), "right": ((0, 0), (1, 0))}
+    views = [inputs]
+    for name, pad in shifts.items():
+        crop = tuple(tuple(reversed(p)) for p in pad)  # cut the opposite edge
+        padded = layers.ZeroPadding2D(pad, name=f"pad_{name}")(inputs)
+        views.append(layers.Cropping2D(crop, name=f"shift_{name}")(padded))
+    zoomed_in = layers.Resizing(h + 2, w + 2, name="zoom_in_resize")(inputs)
+    views.append(layers.Cropping2D(1, name="zoom_in")(zoomed_in))
+    zoomed_out = layers.Resizing(h - 2, w - 2, name="zoom_out_resize")(inputs)
+    views.append(layers.ZeroPadding2D(1, name="zoom_out")(zoomed_out))
+    return keras.layers.Concatenate(axis=0, name="views")(views), len(views)
+
+
+def average_model(members: list[keras.Model], tta: bool = False) -> keras.Model:
+    """One model whose output is the mean of the members' probabilities (over all views)."""
     inputs = keras.Input(data.INPUT_SHAPE)
+    batch, n_views = tta_views(inputs) if tta else (inputs, 1)
     outputs = []
     for i, member in enumerate(members):
         member.name = f"member_{i}"  # nested models need distinct names to save
-        outputs.append(member(inputs))
+        outputs.append(member(batch))
     averaged = keras.layers.Average(name="average")(outputs) if len(outputs) > 1 else outputs[0]
+    if n_views > 1:  # (views * N, 10) -> (views, N, 10) -> mean over the views
+        averaged = keras.ops.mean(keras.ops.reshape(averaged, (n_views, -1, len(data.CLASSES))), axis=0)
     return keras.Model(inputs, averaged, name="mnist_ensemble")
 
 
-def build(run_dirs: list[Path], out: Path, name: str | None = None) -> dict:
-    """Select, build, evaluate and save the ensemble; return the selection summary."""
+def build(run_dirs: list[Path], out: Path, name: str | None = None, select: str = "all",
+          tta: str = "auto") -> dict:
+    """Select, build, evaluate and save the ensemble; return the selection summary.
+
+    ``select``: "all" or "greedy"; ``tta``: "auto" (kept when it lowers validation errors),
+    "on" or "off".
+    """
     if len(run_dirs) < 2:
         raise SystemExit("an ensemble needs at least two finished runs")
     started = time.time()
@@ -93,13 +127,23 @@ def build(run_dirs: list[Path], out: Path, name: str | None = None) -> dict:
     # Best single run: fewest validation errors, ties broken by log-loss.
     single = min(range(len(models)), key=lambda i: (val_errors[i], val_losses[i]))
 
-    chosen = greedy_select(val_probs, ds.y_val)
+    if select not in ("all", "greedy") or tta not in ("auto", "on", "off"):
+        raise SystemExit(f"unknown --select {select!r} or --tta {tta!r}")
+    chosen = list(range(len(models))) if select == "all" else greedy_select(val_probs, ds.y_val)
     ens_val = sum(val_probs[i] for i in chosen) / len(chosen)
+    plain_errors = errors(ens_val, ds.y_val)
+    tta_errors, use_tta = None, False
+    if tta != "off":
+        tta_val = average_model([models[i] for i in chosen], tta=True).predict(
+            ds.x_val, batch_size=500, verbose=0)
+        tta_errors = errors(tta_val, ds.y_val)
+        use_tta = tta == "on" or tta_errors < plain_errors
+        ens_val = tta_val if use_tta else ens_val
     ens_errors, ens_loss = errors(ens_val, ds.y_val), log_loss(ens_val, ds.y_val)
-    keep = len(chosen) > 1 and (ens_errors, ens_loss) < (val_errors[single], val_losses[single])
+    keep = (len(chosen) > 1 or use_tta) and (ens_errors, ens_loss) < (val_errors[single], val_losses[single])
 
     run = RunDir(out).create()
-    model = average_model([models[i] for i in chosen])
+    model = average_model([models[i] for i in chosen], tta=use_tta)
     test_probs = model.predict(ds.x_test, batch_size=1000, verbose=0)  # once, for the card
     tmp = run.path / f".model.{os.getpid()}.keras"
     model.save(tmp)
@@ -114,7 +158,8 @@ def build(run_dirs: list[Path], out: Path, name: str | None = None) -> dict:
     test_err = errors(test_probs, ds.y_test)
     card = {
         "name": name or run.name, "task": "mnist", "model_file": run.model_path.name,
-        "title": f"Ensemble of {len(chosen)} best CNNs", "arch": "ensemble",
+        "title": f"Ensemble of {len(chosen)} best CNNs" + (" with test-time augmentation" if use_tta else ""),
+        "arch": "ensemble",
         "input_shape": list(data.INPUT_SHAPE), "input_range": [0.0, 1.0],
         "input_note": "grayscale 28x28, white digit on black, float32 scaled to [0, 1]",
         "classes": data.CLASSES,
@@ -124,7 +169,10 @@ def build(run_dirs: list[Path], out: Path, name: str | None = None) -> dict:
         "params": int(model.count_params()),
         "data": ds.source | {"val_images": n_val, "test_images": n_test, "split_seed": data.SPLIT_SEED},
         "config": {"task": "mnist", "arch": "ensemble", "members": [run_dirs[i].name for i in chosen],
-                   "candidates": members, "selection": "greedy forward selection on validation log-loss",
+                   "candidates": members, "tta": use_tta,
+                   "selection": ("every candidate" if select == "all"
+                                 else "greedy forward selection on validation log-loss"),
+                   "val_errors_plain": plain_errors, "val_errors_tta": tta_errors,
                    "val_split": val_split, "limit": limit},
         "training": {"epochs": max(c["training"]["epochs"] for c in cards),
                      "wall_time_s": round(sum(cards[i]["training"]["wall_time_s"] for i in chosen), 2),
@@ -137,6 +185,7 @@ def build(run_dirs: list[Path], out: Path, name: str | None = None) -> dict:
     run.write_config(card["config"])
     selection = {"ensemble_kept": bool(keep), "best_single": str(run_dirs[single]),
                  "best_single_val_errors": val_errors[single], "ensemble_val_errors": ens_errors,
+                 "tta": use_tta, "val_errors_plain": plain_errors, "val_errors_tta": tta_errors,
                  "members": card["config"]["members"], "seconds": round(time.time() - started, 1)}
     atomic_write_json(run.path / "selection.json", selection)
     return selection
@@ -148,12 +197,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs-from", type=Path, help="use every finished run (card.json) in this folder")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--name", default=None)
+    parser.add_argument("--select", choices=["all", "greedy"], default="all",
+                        help="average every run (default) or pick greedily on validation log-loss")
+    parser.add_argument("--tta", choices=["auto", "on", "off"], default="auto",
+                        help="test-time augmentation; auto keeps it when it lowers validation errors")
     args = parser.parse_args(argv)
     runs = list(args.runs)
     if args.runs_from:
         runs += sorted(p.parent for p in args.runs_from.glob("*/card.json")
                        if p.parent.resolve() != args.out.resolve())
-    selection = build(runs, args.out, args.name)
+    selection = build(runs, args.out, args.name, args.select, args.tta)
     for key, value in selection.items():
         print(f"{key}: {value}")
     return 0

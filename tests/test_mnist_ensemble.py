@@ -39,10 +39,10 @@ def test_build_averages_members_and_records_choice(isolated, tmp_path):
         assert train.main(["mnist", "--arch", "seed", "--epochs", "1", "--batch-size", "32",
                            "--seed", str(seed), "--out", str(out)]) == 0
         runs.append(out)
-    selection = ensemble.build(runs, tmp_path / "ens", "mnist_ensemble")
+    selection = ensemble.build(runs, tmp_path / "ens", "mnist_ensemble", tta="off")
     card = json.loads((tmp_path / "ens" / "card.json").read_text())
     assert card["task"] == "mnist" and card["name"] == "mnist_ensemble"
-    assert set(card["config"]["members"]) <= {"m1", "m2"}
+    assert card["config"]["members"] == ["m1", "m2"]  # "all" is the default selection
     assert json.loads((tmp_path / "ens" / "selection.json").read_text()) == selection
     assert selection["best_single"] in {str(r) for r in runs}
 
@@ -51,3 +51,54 @@ def test_build_averages_members_and_records_choice(isolated, tmp_path):
     x = np.random.default_rng(0).random((5, 28, 28, 1)).astype("float32")
     expected = np.mean([m.predict(x, verbose=0) for m in members], axis=0)
     np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
+
+
+def _views(x: np.ndarray) -> np.ndarray:
+    inputs = keras.Input((28, 28, 1))
+    stacked, n_views = ensemble.tta_views(inputs)
+    return keras.Model(inputs, stacked).predict(x, verbose=0).reshape(n_views, len(x), 28, 28)
+
+
+def test_tta_views_shift_by_one_pixel_and_zoom_about_the_centre():
+    x = np.zeros((1, 28, 28, 1), "float32")
+    x[0, 6, 20, 0] = 1.0  # one lit pixel away from the centre
+    views = _views(x)
+    where = [tuple(int(v) for v in np.unravel_index(view[0].argmax(), (28, 28))) for view in views]
+    assert where[:5] == [(6, 20), (5, 20), (7, 20), (6, 19), (6, 21)]  # as is, up, down, left, right
+    centre = np.array([13.5, 13.5])
+    distance = [np.linalg.norm(np.array(w) - centre) for w in where]
+    assert distance[5] > distance[0] > distance[6]  # zoom in pushes it out, zoom out pulls it in
+    np.testing.assert_allclose(views.sum(axis=(2, 3))[:5, 0], 1.0)  # shifts lose nothing
+
+
+def test_tta_model_averages_every_view_of_every_member():
+    rng = np.random.default_rng(0)
+    members = []
+    for seed in (1, 2):
+        keras.utils.set_random_seed(seed)
+        members.append(keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                                         keras.layers.Dense(10, activation="softmax")]))
+    x = rng.random((3, 28, 28, 1)).astype("float32")
+    views = _views(x)[..., None]
+    expected = np.mean([m.predict(v, verbose=0) for m in members for v in views], axis=0)
+    model = ensemble.average_model(members, tta=True)
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
+    plain = ensemble.average_model(members, tta=False).predict(x, verbose=0)
+    assert not np.allclose(plain, expected, atol=1e-4)  # the views really change the answer
+
+
+def test_tta_ensemble_saves_reloads_and_records_the_choice(isolated, tmp_path):
+    write_fake_mnist(isolated["data"] / "mnist", n_train=200, n_test=40)
+    out = tmp_path / "m1"
+    assert train.main(["mnist", "--arch", "seed", "--epochs", "1", "--batch-size", "32",
+                       "--seed", "1", "--out", str(out)]) == 0
+    selection = ensemble.build([out, out], tmp_path / "ens", "mnist_ensemble", tta="on")
+    assert selection["tta"] is True and isinstance(selection["val_errors_tta"], int)
+    card = json.loads((tmp_path / "ens" / "card.json").read_text())
+    assert card["config"]["tta"] is True and "test-time augmentation" in card["title"]
+
+    member = keras.models.load_model(out / "model.keras")
+    x = np.random.default_rng(1).random((4, 28, 28, 1)).astype("float32")
+    expected = member.predict(_views(x).reshape(-1, 28, 28, 1), verbose=0).reshape(7, 4, 10).mean(axis=0)
+    reloaded = keras.models.load_model(tmp_path / "ens" / "model.keras")
+    np.testing.assert_allclose(reloaded.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
