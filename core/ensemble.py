@@ -103,6 +103,13 @@ def average_model(members: list[keras.Model], tta: bool = False) -> keras.Model:
     return keras.Model(inputs, averaged, name="mnist_ensemble")
 
 
+def _title(cards: list[dict], tta: bool) -> str:
+    """E.g. "Ensemble of 6 CNNs (5 best, 1 fast) with test-time augmentation"."""
+    archs = [c.get("arch", "?") for c in cards]
+    counts = ", ".join(f"{archs.count(a)} {a}" for a in dict.fromkeys(archs))
+    return f"Ensemble of {len(cards)} CNNs ({counts})" + (" with test-time augmentation" if tta else "")
+
+
 def build(run_dirs: list[Path], out: Path, name: str | None = None, select: str = "all",
           tta: str = "auto") -> dict:
     """Select, build, evaluate and save the ensemble; return the selection summary.
@@ -158,7 +165,7 @@ def build(run_dirs: list[Path], out: Path, name: str | None = None, select: str 
     test_err = errors(test_probs, ds.y_test)
     card = {
         "name": name or run.name, "task": "mnist", "model_file": run.model_path.name,
-        "title": f"Ensemble of {len(chosen)} best CNNs" + (" with test-time augmentation" if use_tta else ""),
+        "title": _title([cards[i] for i in chosen], use_tta),
         "arch": "ensemble",
         "input_shape": list(data.INPUT_SHAPE), "input_range": [0.0, 1.0],
         "input_note": "grayscale 28x28, white digit on black, float32 scaled to [0, 1]",

@@ -95,7 +95,8 @@ def test_tta_ensemble_saves_reloads_and_records_the_choice(isolated, tmp_path):
     selection = ensemble.build([out, out], tmp_path / "ens", "mnist_ensemble", tta="on")
     assert selection["tta"] is True and isinstance(selection["val_errors_tta"], int)
     card = json.loads((tmp_path / "ens" / "card.json").read_text())
-    assert card["config"]["tta"] is True and "test-time augmentation" in card["title"]
+    assert card["config"]["tta"] is True
+    assert card["title"] == "Ensemble of 2 CNNs (2 seed) with test-time augmentation"
 
     member = keras.models.load_model(out / "model.keras")
     x = np.random.default_rng(1).random((4, 28, 28, 1)).astype("float32")
