@@ -353,8 +353,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "supervise":
         return supervise(args.run, args.max_concurrent)
     for run in Jobs().list():
-        print(f"{run.id}  {run.state:9}  {run.device or '-'}  {run.error or ''}".rstrip())
+        line = f"{run.id}  {run.state:9}  {run.device or '-'}  {_scores(run.card)}  {run.error or ''}"
+        print(line.rstrip())
     return 0
+
+
+def _scores(card: dict) -> str:
+    """ "val 93.07%  test 91.73% (31 errors)" from a finished run's card, else ""."""
+    metrics = card.get("metrics") or {}
+    if "test_accuracy" not in metrics:
+        return ""
+    val = f"val {metrics['val_accuracy']:.2%}  " if "val_accuracy" in metrics else ""
+    return f"{val}test {metrics['test_accuracy']:.2%} ({metrics.get('test_errors', '?')} errors)"
 
 
 if __name__ == "__main__":

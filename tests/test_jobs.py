@@ -160,3 +160,20 @@ def test_bad_settings_fail_with_a_clear_error(mnist_like):
     assert run.state == "failed" and "larger than the" in run.error
     with pytest.raises(JobError, match="no run"):
         jobs.get("../escape")
+
+
+def test_list_command_prints_each_runs_state_and_scores(isolated, capsys):
+    import json
+
+    from core.jobs import main
+
+    done = RunDir(isolated["runs"] / "done").create()
+    done.update_status(state="succeeded", task="mnist", device="CPU")
+    (done.path / "card.json").write_text(json.dumps(
+        {"metrics": {"val_accuracy": 0.995, "test_accuracy": 0.994, "test_errors": 60}}))
+    RunDir(isolated["runs"] / "broken").create().update_status(state="failed", task="mnist",
+                                                               error="out of memory")
+    assert main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "done  succeeded  CPU  val 99.50%  test 99.40% (60 errors)" in lines
+    assert any(line.startswith("broken  failed") and line.endswith("out of memory") for line in lines)
