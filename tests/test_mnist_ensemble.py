@@ -103,3 +103,18 @@ def test_tta_ensemble_saves_reloads_and_records_the_choice(isolated, tmp_path):
     expected = member.predict(_views(x).reshape(-1, 28, 28, 1), verbose=0).reshape(7, 4, 10).mean(axis=0)
     reloaded = keras.models.load_model(tmp_path / "ens" / "model.keras")
     np.testing.assert_allclose(reloaded.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_draw_page_explainer_handles_a_tta_ensemble():
+    from core import predict
+
+    keras.utils.set_random_seed(3)
+    member = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(4, 3, activation="relu"),
+                               keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
+    model = ensemble.average_model([member], tta=True)
+    x = np.random.default_rng(2).random((28, 28)).astype("float32")  # as the canvas gives it
+    explanation = predict.explain(model, x)
+    expected = model.predict(x[None, ..., None], verbose=0)[0]
+    np.testing.assert_allclose(explanation.probabilities, expected, atol=1e-5)
+    assert [name for name, _ in explanation.activations] == [member.layers[0].name]
+    assert explanation.saliency.shape == (28, 28) and explanation.saliency.max() > 0
