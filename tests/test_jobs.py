@@ -118,7 +118,9 @@ def test_killed_runs_are_marked_failed_with_their_log_tail(mnist_like):
     status = _until(lambda: RunDir(runs / victim2).read_metrics("batch")
                     and RunDir(runs / victim2).read_status(), what="the second run to start")
     os.killpg(status["supervisor_pid"], signal.SIGKILL)
-    _until(lambda: not _proc_alive(status["pid"], "core.train"), what="the processes to die")
+    # SIGKILL lands asynchronously: wait until neither process is alive, not only the trainer.
+    _until(lambda: not _proc_alive(status["pid"], "core.train")
+           and not _proc_alive(status["supervisor_pid"], "core.jobs"), what="the processes to die")
     assert _state(runs, victim2) == "running"  # nobody has looked yet
     listed = {r.id: r for r in Jobs().list()}
     assert listed[victim2].state == "failed"
