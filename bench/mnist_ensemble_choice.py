@@ -1,7 +1,7 @@
 """Compare candidate MNIST ensembles on the validation split only (the test split is not read).
 
     CNN_STUDIO_DATA=/path/to/data python -m bench.mnist_ensemble_choice \
-        "best=/work/runs/best_*" "best+fast15=/work/runs/best_*,/work/runs/fast15_*"
+        "best=runs/best_*" "best+fast15=runs/best_*,runs/fast15_*"
 
 Each argument is NAME=GLOB[,GLOB...] of finished run folders. For every group it prints
 the validation errors of each member, of their averaged probabilities, and of the average
