@@ -9,6 +9,7 @@ what to ship without touching the test photos.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
 
@@ -26,7 +27,9 @@ from core.data import folders
 from core.models import transfer
 
 
+@functools.cache
 def _val(run: Path, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The shared validation photos at one size, decoded once however many runs use them."""
     split = folders.load_split(run / folders.SPLIT_FILE)
     ds = folders.make_dataset(Path(split["folder"]), split["val"], size, 32)
     return np.concatenate([x.numpy() for x, _ in ds]), np.array([label for _, label in split["val"]])
@@ -50,7 +53,7 @@ def main() -> int:
         card = read_card(run / "card.json")
         model = keras.models.load_model(run / card["model_file"], compile=False)
         size = int(model.input_shape[1])
-        x, y = _val(run, size)
+        x, y = _val(args.runs[0], size)
         plain.append(model.predict(x, verbose=0))
         flipped.append(model.predict(x[:, :, ::-1], verbose=0))
         both = plain[-1] + flipped[-1]
@@ -59,7 +62,7 @@ def main() -> int:
             resized = transfer.build_model(card["config"]["backbone"], len(card["classes"]), other,
                                            card["config"]["dropout"], weights=None)
             resized.set_weights(model.get_weights())
-            xo, _ = _val(run, other)
+            xo, _ = _val(args.runs[0], other)
             line += f"; {_errors(resized.predict(xo, verbose=0), y)} at {other} px"
         print(line + f" (of {len(y)})", flush=True)
     if len(args.runs) > 1:

@@ -25,7 +25,7 @@ def _copy_without_optimizer(source: Path, target: Path) -> None:
     core.import_tensorflow()
     import keras
 
-    from core.train_mnist import save_clean_model
+    from core.rundir import save_clean_model
 
     save_clean_model(keras.models.load_model(source, compile=False), target)
 

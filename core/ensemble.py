@@ -119,6 +119,8 @@ def build(run_dirs: list[Path], out: Path, name: str | None = None, select: str 
     """
     if len(run_dirs) < 2:
         raise SystemExit("an ensemble needs at least two finished runs")
+    if select not in ("all", "greedy") or tta not in ("auto", "on", "off"):
+        raise SystemExit(f"unknown --select {select!r} or --tta {tta!r}")
     started = time.time()
     cards = [read_card(d / "card.json") for d in run_dirs]
     split = {(c["config"]["val_split"], c["config"]["limit"]) for c in cards}
@@ -134,8 +136,6 @@ def build(run_dirs: list[Path], out: Path, name: str | None = None, select: str 
     # Best single run: fewest validation errors, ties broken by log-loss.
     single = min(range(len(models)), key=lambda i: (val_errors[i], val_losses[i]))
 
-    if select not in ("all", "greedy") or tta not in ("auto", "on", "off"):
-        raise SystemExit(f"unknown --select {select!r} or --tta {tta!r}")
     chosen = list(range(len(models))) if select == "all" else greedy_select(val_probs, ds.y_val)
     ens_val = sum(val_probs[i] for i in chosen) / len(chosen)
     plain_errors = errors(ens_val, ds.y_val)

@@ -45,7 +45,7 @@ from core.cards import atomic_write_json
 from core.data import mnist as data
 from core.models import mnist as models
 from core.monitor import TrainingMonitor
-from core.rundir import RunDir
+from core.rundir import RunDir, save_clean_model
 from core.train import TrainingError
 
 CARD_VERSION = 1
@@ -142,19 +142,6 @@ def _train_time(run: RunDir) -> float:
     per_epoch = {r["epoch"]: r.get("epoch_time", 0.0) for r in run.read_metrics("epoch")
                  if r.get("phase") == "train"}
     return float(sum(per_epoch.values()))
-
-
-def save_clean_model(model, path: str | Path) -> None:
-    """Save architecture + weights without optimizer state (a third of the size), atomically.
-
-    ``clone_model`` would copy the compile settings too, so the model is rebuilt from config.
-    """
-    path = Path(path)
-    clean = model.__class__.from_config(model.get_config())
-    clean.set_weights(model.get_weights())
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.keras")
-    clean.save(tmp)
-    os.replace(tmp, path)
 
 
 def _jit_compile():

@@ -28,7 +28,7 @@ from core.cards import atomic_write_json, sha256_file
 from core.data import folders
 from core.models import transfer
 from core.monitor import TrainingMonitor
-from core.rundir import RunDir
+from core.rundir import RunDir, save_clean_model
 from core.train import TrainingError
 
 CARD_VERSION = 1
@@ -153,15 +153,6 @@ def versions() -> dict:
             "keras": keras.__version__, "numpy": np.__version__}
 
 
-def _save_model(model, path) -> None:
-    """Weights and architecture without optimizer state, by write-and-rename."""
-    clean = keras.models.clone_model(model)
-    clean.set_weights(model.get_weights())
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.keras")
-    clean.save(tmp)
-    os.replace(tmp, path)
-
-
 def run(args: argparse.Namespace) -> dict:
     """Scan, split, train both phases, evaluate, write model.keras and card.json; return the card."""
     started = time.time()
@@ -217,7 +208,7 @@ def run(args: argparse.Namespace) -> dict:
     test = evaluate(model, make(split["test"]), _labels(split["test"]), classes)  # once, for the card
     out.append_metrics({"type": "test", "phase": "final", "val_accuracy": val["accuracy"],
                         "test_accuracy": test["accuracy"], "test_errors": test["errors"]})
-    _save_model(model, out.model_path)
+    save_clean_model(model, out.model_path)
     card = make_card(cfg, model, val, test, split, split_path, name=args.name or out.name,
                      hw=hw, epochs={"head": head_epochs, "fine": fine_epochs},
                      train_time=head_time + fine_time, wall=time.time() - started,
