@@ -13,7 +13,11 @@
 4. the ensemble is kept only when it beats the best single member on validation
    (fewer errors, or as many errors and a lower log-loss); ``selection.json`` says
    which was chosen and which single run is the best;
-5. the test split is evaluated once, for the cards.
+5. ``--refits RUN ...``: the same recipes (architecture, epochs, batch size, learning rate,
+   seed) retrained with ``--val-split 0`` on all 60,000 training images replace the chosen
+   members in the saved model. Every choice above is still made on the split-trained twins'
+   validation predictions (a refit has seen the validation images), and the card says so;
+6. the test split is evaluated once, for the cards.
 
 The ensemble is one functional Keras model (members inside, the views and their softmax
 outputs averaged by built-in layers and ops), so it loads and predicts like any other model.
@@ -110,12 +114,29 @@ def _title(cards: list[dict], tta: bool) -> str:
     return f"Ensemble of {len(cards)} CNNs ({counts})" + (" with test-time augmentation" if tta else "")
 
 
+RECIPE_KEYS = ("arch", "epochs", "batch_size", "lr", "seed", "limit")
+
+
+def match_refits(cards: list[dict], refit_dirs: list[Path]) -> list[Path]:
+    """For each split-trained card, the refit run (``val_split`` 0) of the same recipe and seed."""
+    refits = {}
+    for d in refit_dirs:
+        cfg = read_card(d / "card.json")["config"]
+        if cfg["val_split"] != 0:
+            raise SystemExit(f"{d} is not a refit: it held out {cfg['val_split']:.0%} for validation")
+        refits[tuple(cfg[k] for k in RECIPE_KEYS)] = d
+    missing = [c["name"] for c in cards if tuple(c["config"][k] for k in RECIPE_KEYS) not in refits]
+    if missing:
+        raise SystemExit(f"no refit (same arch, epochs, batch size, lr, seed) for: {', '.join(missing)}")
+    return [refits[tuple(c["config"][k] for k in RECIPE_KEYS)] for c in cards]
+
+
 def build(run_dirs: list[Path], out: Path, name: str | None = None, select: str = "all",
-          tta: str = "auto") -> dict:
+          tta: str = "auto", refit_dirs: list[Path] | None = None) -> dict:
     """Select, build, evaluate and save the ensemble; return the selection summary.
 
     ``select``: "all" or "greedy"; ``tta``: "auto" (kept when it lowers validation errors),
-    "on" or "off".
+    "on" or "off"; ``refit_dirs``: full-data retrains that replace the chosen members.
     """
     if len(run_dirs) < 2:
         raise SystemExit("an ensemble needs at least two finished runs")
@@ -149,8 +170,17 @@ def build(run_dirs: list[Path], out: Path, name: str | None = None, select: str 
     ens_errors, ens_loss = errors(ens_val, ds.y_val), log_loss(ens_val, ds.y_val)
     keep = (len(chosen) > 1 or use_tta) and (ens_errors, ens_loss) < (val_errors[single], val_losses[single])
 
+    shipped = [run_dirs[i] for i in chosen]
+    if refit_dirs:
+        shipped = match_refits([cards[i] for i in chosen], refit_dirs)
+        shipped_cards = [read_card(d / "card.json") for d in shipped]
+        shipped_models = [keras.models.load_model(d / c["model_file"], compile=False)
+                          for d, c in zip(shipped, shipped_cards, strict=True)]
+    else:
+        shipped_cards, shipped_models = [cards[i] for i in chosen], [models[i] for i in chosen]
+
     run = RunDir(out).create()
-    model = average_model([models[i] for i in chosen], tta=use_tta)
+    model = average_model(shipped_models, tta=use_tta)
     test_probs = model.predict(ds.x_test, batch_size=1000, verbose=0)  # once, for the card
     tmp = run.path / f".model.{os.getpid()}.keras"
     model.save(tmp)
@@ -165,7 +195,7 @@ def build(run_dirs: list[Path], out: Path, name: str | None = None, select: str 
     test_err = errors(test_probs, ds.y_test)
     card = {
         "name": name or run.name, "task": "mnist", "model_file": run.model_path.name,
-        "title": _title([cards[i] for i in chosen], use_tta),
+        "title": _title(shipped_cards, use_tta) + (", refit on all training images" if refit_dirs else ""),
         "arch": "ensemble",
         "input_shape": list(data.INPUT_SHAPE), "input_range": [0.0, 1.0],
         "input_note": "grayscale 28x28, white digit on black, float32 scaled to [0, 1]",
@@ -174,26 +204,32 @@ def build(run_dirs: list[Path], out: Path, name: str | None = None, select: str 
                     "val_accuracy": 1 - ens_errors / n_val, "val_errors": ens_errors, "val_images": n_val,
                     "val_log_loss": round(ens_loss, 5)},
         "params": int(model.count_params()),
-        "data": ds.source | {"val_images": n_val, "test_images": n_test, "split_seed": data.SPLIT_SEED},
-        "config": {"task": "mnist", "arch": "ensemble", "members": [run_dirs[i].name for i in chosen],
+        "data": ds.source | {"train_images": shipped_cards[0]["data"]["train_images"], "val_images": n_val,
+                             "test_images": n_test, "split_seed": data.SPLIT_SEED},
+        "config": {"task": "mnist", "arch": "ensemble", "members": [d.name for d in shipped],
                    "candidates": members, "tta": use_tta,
                    "selection": ("every candidate" if select == "all"
                                  else "greedy forward selection on validation log-loss"),
                    "val_errors_plain": plain_errors, "val_errors_tta": tta_errors,
                    "val_split": val_split, "limit": limit},
-        "training": {"epochs": max(c["training"]["epochs"] for c in cards),
-                     "wall_time_s": round(sum(cards[i]["training"]["wall_time_s"] for i in chosen), 2),
+        "training": {"epochs": max(c["training"]["epochs"] for c in shipped_cards),
+                     "wall_time_s": round(sum(c["training"]["wall_time_s"] for c in shipped_cards), 2),
                      "wall_time_note": "sum of the chosen members' training times",
                      "hardware": hw, "device": hw["device"]},
-        "versions": versions(), "seed": [cards[i].get("seed") for i in chosen],
+        "versions": versions(), "seed": [c.get("seed") for c in shipped_cards],
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+    if refit_dirs:
+        card["config"]["validated_as"] = [run_dirs[i].name for i in chosen]
+        card["metrics"]["val_note"] = ("validation figures are the split-trained twins' ensemble: the shipped "
+                                       "members were refit on every training image, validation ones included")
     atomic_write_json(run.card_path, card)
     run.write_config(card["config"])
     selection = {"ensemble_kept": bool(keep), "best_single": str(run_dirs[single]),
                  "best_single_val_errors": val_errors[single], "ensemble_val_errors": ens_errors,
                  "tta": use_tta, "val_errors_plain": plain_errors, "val_errors_tta": tta_errors,
-                 "members": card["config"]["members"], "seconds": round(time.time() - started, 1)}
+                 "members": card["config"]["members"], "validated_as": card["config"].get("validated_as"),
+                 "seconds": round(time.time() - started, 1)}
     atomic_write_json(run.path / "selection.json", selection)
     return selection
 
@@ -208,12 +244,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="average every run (default) or pick greedily on validation log-loss")
     parser.add_argument("--tta", choices=["auto", "on", "off"], default="auto",
                         help="test-time augmentation; auto keeps it when it lowers validation errors")
+    parser.add_argument("--refits", nargs="+", type=Path, default=None,
+                        help="runs trained with --val-split 0 that replace the chosen members (same recipes)")
     args = parser.parse_args(argv)
     runs = list(args.runs)
     if args.runs_from:
         runs += sorted(p.parent for p in args.runs_from.glob("*/card.json")
                        if p.parent.resolve() != args.out.resolve())
-    selection = build(runs, args.out, args.name, args.select, args.tta)
+    selection = build(runs, args.out, args.name, args.select, args.tta, args.refits)
     for key, value in selection.items():
         print(f"{key}: {value}")
     return 0

@@ -363,7 +363,7 @@ def _scores(card: dict) -> str:
     metrics = card.get("metrics") or {}
     if "test_accuracy" not in metrics:
         return ""
-    val = f"val {metrics['val_accuracy']:.2%}  " if "val_accuracy" in metrics else ""
+    val = f"val {metrics['val_accuracy']:.2%}  " if metrics.get("val_accuracy") is not None else ""
     return f"{val}test {metrics['test_accuracy']:.2%} ({metrics.get('test_errors', '?')} errors)"
 
 

@@ -59,7 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default: recipe)")
     parser.add_argument("--seed", type=int, default=0, help="random seed for weights and shuffling")
     parser.add_argument("--val-split", type=float, default=0.1,
-                        help="fraction of the 60,000 training images held out for validation")
+                        help="fraction of the 60,000 training images held out for validation; 0 refits "
+                             "a recipe already chosen on a split on every training image")
     parser.add_argument("--limit", type=int, default=None,
                         help="use only the first N training (and test) images, for quick runs")
     parser.add_argument("--name", default=None, help="model name in the card (default: the run folder's)")
@@ -85,8 +86,8 @@ def _settings(args: argparse.Namespace) -> dict:
         raise TrainingError(f"batch size must be at least 1, got {cfg['batch_size']}")
     if not cfg["lr"] > 0:
         raise TrainingError(f"learning rate must be positive, got {cfg['lr']}")
-    if not 0 < cfg["val_split"] < 1:
-        raise TrainingError(f"validation split must be between 0 and 1, got {cfg['val_split']}")
+    if not 0 <= cfg["val_split"] < 1:
+        raise TrainingError(f"validation split must be at least 0 and below 1, got {cfg['val_split']}")
     if cfg["limit"] is not None and cfg["limit"] < 2:
         raise TrainingError(f"limit must be at least 2 images, got {cfg['limit']}")
     return cfg | {"recipe": rec.as_dict()}
@@ -130,7 +131,9 @@ def versions() -> dict:
 
 
 def evaluate(model, x: np.ndarray, y: np.ndarray, batch_size: int = 1000) -> dict:
-    """Accuracy and error count from the model's probabilities."""
+    """Accuracy and error count from the model's probabilities (None each for no images)."""
+    if len(y) == 0:
+        return {"accuracy": None, "errors": None, "images": 0}
     probs = model.predict(x, batch_size=batch_size, verbose=0)
     pred = probs.argmax(axis=1)
     errors = int((pred != y).sum())
@@ -195,7 +198,8 @@ def run(args: argparse.Namespace) -> dict:
                               extra_state={"arch": cfg["arch"], "seed": cfg["seed"]})
     if start_epoch < cfg["epochs"]:
         model.fit(ds.x_train, _one_hot(ds.y_train), batch_size=cfg["batch_size"], epochs=cfg["epochs"],
-                  initial_epoch=start_epoch, validation_data=(ds.x_val, _one_hot(ds.y_val)),
+                  initial_epoch=start_epoch,
+                  validation_data=(ds.x_val, _one_hot(ds.y_val)) if len(ds.y_val) else None,
                   callbacks=[monitor], verbose=0, shuffle=True)
 
     state = out.checkpoint_state() or {}
@@ -208,7 +212,8 @@ def run(args: argparse.Namespace) -> dict:
                      epochs_done=int(state.get("epoch", 0)), name=args.name or out.name,
                      stopped=monitor.stopped)
     atomic_write_json(out.card_path, card)
-    print(f"{card['name']}: val {val['accuracy']:.4%}, test {test['accuracy']:.4%} "
+    val_text = f"{val['accuracy']:.4%}" if val["images"] else "none held out"
+    print(f"{card['name']}: val {val_text}, test {test['accuracy']:.4%} "
           f"({test['errors']} errors) in {card['training']['wall_time_s']:.0f}s", file=sys.stderr)
     return card
 

@@ -352,7 +352,8 @@ def open_run(run: jobs.Run) -> None:
         metrics = run.card.get("metrics", {})
         cols = st.columns(4)
         cols[0].metric("Test accuracy", f"{metrics.get('test_accuracy', 0):.2%}")
-        cols[1].metric("Validation accuracy", f"{metrics.get('val_accuracy', 0):.2%}")
+        val = metrics.get("val_accuracy")  # None for a refit on every training image
+        cols[1].metric("Validation accuracy", "none held out" if val is None else f"{val:.2%}")
         cols[2].metric("Parameters", f"{run.card.get('params', 0):,}")
         cols[3].metric("Training time", f"{run.card.get('training', {}).get('wall_time_s', 0):.0f} s")
         with st.expander("Model card"):

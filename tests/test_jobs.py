@@ -173,9 +173,14 @@ def test_list_command_prints_each_runs_state_and_scores(isolated, capsys):
     done.update_status(state="succeeded", task="mnist", device="CPU")
     (done.path / "card.json").write_text(json.dumps(
         {"metrics": {"val_accuracy": 0.995, "test_accuracy": 0.994, "test_errors": 60}}))
+    refit = RunDir(isolated["runs"] / "refit").create()  # --val-split 0: no validation figure
+    refit.update_status(state="succeeded", task="mnist", device="CPU")
+    (refit.path / "card.json").write_text(json.dumps(
+        {"metrics": {"val_accuracy": None, "test_accuracy": 0.996, "test_errors": 40}}))
     RunDir(isolated["runs"] / "broken").create().update_status(state="failed", task="mnist",
                                                                error="out of memory")
     assert main(["list"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert "done  succeeded  CPU  val 99.50%  test 99.40% (60 errors)" in lines
+    assert "refit  succeeded  CPU  test 99.60% (40 errors)" in lines
     assert any(line.startswith("broken  failed") and line.endswith("out of memory") for line in lines)

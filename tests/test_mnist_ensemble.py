@@ -8,6 +8,7 @@ import core
 core.import_tensorflow()
 import keras
 import numpy as np
+import pytest
 
 from core import ensemble, train
 from tests.mnist_fixtures import write_fake_mnist
@@ -118,3 +119,36 @@ def test_draw_page_explainer_handles_a_tta_ensemble():
     np.testing.assert_allclose(explanation.probabilities, expected, atol=1e-5)
     assert [name for name, _ in explanation.activations] == [member.layers[0].name]
     assert explanation.saliency.shape == (28, 28) and explanation.saliency.max() > 0
+
+
+def test_refits_replace_the_members_chosen_on_their_split_twins(isolated, tmp_path, capsys):
+    write_fake_mnist(isolated["data"] / "mnist", n_train=200, n_test=40)
+    common = ["mnist", "--arch", "seed", "--epochs", "1", "--batch-size", "32"]
+    for seed in (1, 2):
+        assert train.main(common + ["--seed", str(seed), "--out", str(tmp_path / f"split{seed}")]) == 0
+        assert train.main(common + ["--seed", str(seed), "--val-split", "0",
+                                    "--out", str(tmp_path / f"full{seed}")]) == 0
+    full = json.loads((tmp_path / "full1" / "card.json").read_text())
+    assert full["data"]["train_images"] == 200 and full["metrics"]["val_images"] == 0
+    assert full["metrics"]["val_accuracy"] is None  # nothing held out, nothing claimed
+
+    splits = [tmp_path / "split1", tmp_path / "split2"]
+    refits = [tmp_path / "full2", tmp_path / "full1"]  # order does not matter: matched by recipe and seed
+    selection = ensemble.build(splits, tmp_path / "ens", tta="off", refit_dirs=refits)
+    card = json.loads((tmp_path / "ens" / "card.json").read_text())
+    assert card["config"]["members"] == ["full1", "full2"] == selection["members"]
+    assert card["config"]["validated_as"] == ["split1", "split2"]
+    assert card["data"]["train_images"] == 200 and "refit" in card["title"]
+    assert "twins" in card["metrics"]["val_note"]
+
+    model = keras.models.load_model(tmp_path / "ens" / "model.keras")
+    members = [keras.models.load_model(tmp_path / f"full{s}" / "model.keras") for s in (1, 2)]
+    x = np.random.default_rng(0).random((5, 28, 28, 1)).astype("float32")
+    expected = np.mean([m.predict(x, verbose=0) for m in members], axis=0)
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
+
+    # A chosen member without a refit of its recipe, or a "refit" that held data out, is refused.
+    with pytest.raises(SystemExit, match="no refit .* for: split2"):
+        ensemble.build(splits, tmp_path / "ens2", tta="off", refit_dirs=[tmp_path / "full1"])
+    with pytest.raises(SystemExit, match="split1 is not a refit"):
+        ensemble.build(splits, tmp_path / "ens3", tta="off", refit_dirs=[tmp_path / "split1"])

@@ -91,7 +91,8 @@ def test_stop_then_resume_continues_from_checkpoint(fake_data, tmp_path, capsys)
     (["--batch-size", "5000"], "batch size 5000 is larger than the 270 training images"),
     (["--lr", "0"], "learning rate must be positive"),
     (["--arch", "huge"], "unknown architecture 'huge'"),
-    (["--val-split", "1.5"], "validation split must be between 0 and 1"),
+    (["--val-split", "1.5"], "validation split must be at least 0 and below 1"),
+    (["--val-split", "-0.1"], "validation split must be at least 0 and below 1"),
 ])
 def test_bad_settings_fail_clearly(fake_data, tmp_path, capsys, flags, message):
     out = tmp_path / "run"

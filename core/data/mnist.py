@@ -131,14 +131,16 @@ def load(val_split: float = 0.1, limit: int | None = None, folder: str | Path | 
 
     ``limit`` keeps the first N training images of a fixed shuffle (and at most N
     test images) for quick runs; the split itself never depends on the run's seed.
+    ``val_split=0`` holds nothing out: a refit, on every training image, of a recipe
+    already chosen on a split.
     """
-    if not 0 < val_split < 1:
-        raise MnistDataError(f"validation split must be between 0 and 1, got {val_split}")
+    if not 0 <= val_split < 1:
+        raise MnistDataError(f"validation split must be at least 0 and below 1, got {val_split}")
     (x_tr, y_tr), (x_te, y_te), source = load_raw(folder)
     order = np.random.default_rng(SPLIT_SEED).permutation(len(x_tr))
     if limit:
         order, x_te, y_te = order[:limit], x_te[:limit], y_te[:limit]
-    n_val = max(1, int(round(len(order) * val_split)))
+    n_val = max(1, int(round(len(order) * val_split))) if val_split else 0
     val_idx, train_idx = order[:n_val], order[n_val:]
     if len(train_idx) == 0:
         raise MnistDataError("no training images left after the validation split")
