@@ -117,18 +117,26 @@ def _title(cards: list[dict], tta: bool) -> str:
 RECIPE_KEYS = ("arch", "epochs", "batch_size", "lr", "seed", "limit")
 
 
-def match_refits(cards: list[dict], refit_dirs: list[Path]) -> list[Path]:
-    """For each split-trained card, the refit run (``val_split`` 0) of the same recipe and seed."""
+def index_refits(refit_dirs: list[Path]) -> dict[tuple, Path]:
+    """Refit runs (``val_split`` 0) by recipe and seed; a folder that is not one is refused."""
     refits = {}
     for d in refit_dirs:
+        if not (d / "card.json").is_file():
+            raise SystemExit(f"{d} is not a finished run folder (no card.json)")
         cfg = read_card(d / "card.json")["config"]
         if cfg["val_split"] != 0:
             raise SystemExit(f"{d} is not a refit: it held out {cfg['val_split']:.0%} for validation")
         refits[tuple(cfg[k] for k in RECIPE_KEYS)] = d
-    missing = [c["name"] for c in cards if tuple(c["config"][k] for k in RECIPE_KEYS) not in refits]
+    return refits
+
+
+def match_refits(cards: list[dict], refits: dict[tuple, Path]) -> list[Path]:
+    """For each split-trained card, the refit of the same recipe and seed."""
+    keys = [tuple(c["config"][k] for k in RECIPE_KEYS) for c in cards]
+    missing = [c["name"] for c, key in zip(cards, keys, strict=True) if key not in refits]
     if missing:
         raise SystemExit(f"no refit (same arch, epochs, batch size, lr, seed) for: {', '.join(missing)}")
-    return [refits[tuple(c["config"][k] for k in RECIPE_KEYS)] for c in cards]
+    return [refits[key] for key in keys]
 
 
 def build(run_dirs: list[Path], out: Path, name: str | None = None, select: str = "all",
@@ -143,6 +151,7 @@ def build(run_dirs: list[Path], out: Path, name: str | None = None, select: str 
     if select not in ("all", "greedy") or tta not in ("auto", "on", "off"):
         raise SystemExit(f"unknown --select {select!r} or --tta {tta!r}")
     started = time.time()
+    refits = index_refits(refit_dirs) if refit_dirs else None  # checked before any slow work
     cards = [read_card(d / "card.json") for d in run_dirs]
     split = {(c["config"]["val_split"], c["config"]["limit"]) for c in cards}
     if len(split) != 1:
@@ -172,7 +181,7 @@ def build(run_dirs: list[Path], out: Path, name: str | None = None, select: str 
 
     shipped = [run_dirs[i] for i in chosen]
     if refit_dirs:
-        shipped = match_refits([cards[i] for i in chosen], refit_dirs)
+        shipped = match_refits([cards[i] for i in chosen], refits)
         shipped_cards = [read_card(d / "card.json") for d in shipped]
         shipped_models = [keras.models.load_model(d / c["model_file"], compile=False)
                           for d, c in zip(shipped, shipped_cards, strict=True)]

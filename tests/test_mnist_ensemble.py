@@ -152,3 +152,6 @@ def test_refits_replace_the_members_chosen_on_their_split_twins(isolated, tmp_pa
         ensemble.build(splits, tmp_path / "ens2", tta="off", refit_dirs=[tmp_path / "full1"])
     with pytest.raises(SystemExit, match="split1 is not a refit"):
         ensemble.build(splits, tmp_path / "ens3", tta="off", refit_dirs=[tmp_path / "split1"])
+    (tmp_path / "full1.log").write_text("a glob can catch a log file")
+    with pytest.raises(SystemExit, match="full1.log is not a finished run folder"):
+        ensemble.build(splits, tmp_path / "ens4", tta="off", refit_dirs=refits + [tmp_path / "full1.log"])
