@@ -5,8 +5,8 @@
 
 Each argument is NAME=GLOB[,GLOB...] of finished run folders. For every group it prints
 the validation errors of each member, of their averaged probabilities (and how many of those
-every member makes too), and of the average with test-time augmentation. The group with the fewest errors is the one to pass to
-``python -m core.ensemble`` (ties go to the smaller group).
+every member makes too), and of the average with test-time augmentation. The group with the
+fewest errors is the one to pass to ``python -m core.ensemble`` (ties go to the smaller group).
 """
 from __future__ import annotations
 

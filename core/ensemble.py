@@ -230,8 +230,9 @@ def build(run_dirs: list[Path], out: Path, name: str | None = None, select: str 
     }
     if refit_dirs:
         card["config"]["validated_as"] = [run_dirs[i].name for i in chosen]
-        card["metrics"]["val_note"] = ("validation figures are the split-trained twins' ensemble: the shipped "
-                                       "members were refit on every training image, validation ones included")
+        card["metrics"]["val_note"] = ("validation figures are the split-trained twins' ensemble: the "
+                                       "shipped members were refit on every training image, validation "
+                                       "ones included")
     atomic_write_json(run.card_path, card)
     run.write_config(card["config"])
     selection = {"ensemble_kept": bool(keep), "best_single": str(run_dirs[single]),
