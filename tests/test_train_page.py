@@ -133,3 +133,18 @@ def test_zip_upload_is_checked_then_unpacked_under_the_data_root(isolated):
     (command,) = [c.value for c in at.code if "core.train" in c.value]
     (folder,) = (isolated["data"] / "uploads").iterdir()
     assert f"--data uploads/{folder.name}/set " in command
+
+
+def test_a_refit_run_from_the_command_line_opens_without_a_validation_figure(mnist_like):  # noqa: F811
+    from core import train
+
+    out = mnist_like["runs"] / "refit"
+    assert train.main(["mnist", "--arch", "seed", "--epochs", "1", "--batch-size", "32", "--limit", "400",
+                       "--val-split", "0", "--out", str(out)]) == 0
+    at = _page()
+    at.multiselect(key="runs_chosen").set_value(["refit"]).run()
+    at.button[[b.label for b in at.button].index("Open")].click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Validation accuracy"] == "none held out"
+    assert metrics["Test accuracy"].endswith("%")
