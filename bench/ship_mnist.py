@@ -62,8 +62,9 @@ def main() -> None:
     card_path = ship(args.run_dir, args.name, args.models_dir, args.allow_stopped)
     card = read_card(card_path)
     m = card["metrics"]
+    val = "none held out" if m["val_accuracy"] is None else f"{m['val_accuracy']:.2%}"  # a refit
     print(f"shipped {card_path.parent / card['model_file']} ({card['model_mb']} MB): "
-          f"test {m['test_accuracy']:.2%} ({m['test_errors']} errors), val {m['val_accuracy']:.2%}")
+          f"test {m['test_accuracy']:.2%} ({m['test_errors']} errors), val {val}")
 
 
 if __name__ == "__main__":
