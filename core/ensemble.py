@@ -117,26 +117,35 @@ def _title(cards: list[dict], tta: bool) -> str:
 RECIPE_KEYS = ("arch", "epochs", "batch_size", "lr", "seed", "limit")
 
 
-def index_refits(refit_dirs: list[Path]) -> dict[tuple, Path]:
-    """Refit runs (``val_split`` 0) by recipe and seed; a folder that is not one is refused."""
+def _recipe(card: dict) -> tuple:
+    return tuple(card["config"][k] for k in RECIPE_KEYS)
+
+
+def index_refits(refit_dirs: list[Path]) -> dict[tuple, tuple[Path, dict]]:
+    """Refit runs (``val_split`` 0) and their cards by recipe and seed; anything else is refused."""
     refits = {}
     for d in refit_dirs:
         if not (d / "card.json").is_file():
             raise SystemExit(f"{d} is not a finished run folder (no card.json)")
-        cfg = read_card(d / "card.json")["config"]
-        if cfg["val_split"] != 0:
-            raise SystemExit(f"{d} is not a refit: it held out {cfg['val_split']:.0%} for validation")
-        refits[tuple(cfg[k] for k in RECIPE_KEYS)] = d
+        card = read_card(d / "card.json")
+        held_out = card["config"]["val_split"]
+        if held_out != 0:
+            raise SystemExit(f"{d} is not a refit: it held out {held_out:.0%} for validation")
+        refits[_recipe(card)] = (d, card)
     return refits
 
 
-def match_refits(cards: list[dict], refits: dict[tuple, Path]) -> list[Path]:
-    """For each split-trained card, the refit of the same recipe and seed."""
-    keys = [tuple(c["config"][k] for k in RECIPE_KEYS) for c in cards]
-    missing = [c["name"] for c, key in zip(cards, keys, strict=True) if key not in refits]
+def match_refits(cards: list[dict], refits: dict[tuple, tuple[Path, dict]]) -> list[tuple[Path, dict]]:
+    """For each split-trained card, the refit (folder, card) of the same recipe and seed."""
+    missing = [c["name"] for c in cards if _recipe(c) not in refits]
     if missing:
         raise SystemExit(f"no refit (same arch, epochs, batch size, lr, seed) for: {', '.join(missing)}")
-    return [refits[key] for key in keys]
+    return [refits[_recipe(c)] for c in cards]
+
+
+def _load(run_dirs: list[Path], cards: list[dict]) -> list[keras.Model]:
+    return [keras.models.load_model(d / c["model_file"], compile=False)
+            for d, c in zip(run_dirs, cards, strict=True)]
 
 
 def build(run_dirs: list[Path], out: Path, name: str | None = None, select: str = "all",
@@ -158,8 +167,7 @@ def build(run_dirs: list[Path], out: Path, name: str | None = None, select: str 
         raise SystemExit(f"members were trained on different splits {split}: cannot compare on validation")
     val_split, limit = split.pop()
     ds = data.load(val_split, limit)
-    models = [keras.models.load_model(d / c["model_file"], compile=False)
-              for d, c in zip(run_dirs, cards, strict=True)]
+    models = _load(run_dirs, cards)
     val_probs = [m.predict(ds.x_val, batch_size=1000, verbose=0) for m in models]
     val_errors = [errors(p, ds.y_val) for p in val_probs]
     val_losses = [log_loss(p, ds.y_val) for p in val_probs]
@@ -179,14 +187,13 @@ def build(run_dirs: list[Path], out: Path, name: str | None = None, select: str 
     ens_errors, ens_loss = errors(ens_val, ds.y_val), log_loss(ens_val, ds.y_val)
     keep = (len(chosen) > 1 or use_tta) and (ens_errors, ens_loss) < (val_errors[single], val_losses[single])
 
-    shipped = [run_dirs[i] for i in chosen]
-    if refit_dirs:
-        shipped = match_refits([cards[i] for i in chosen], refits)
-        shipped_cards = [read_card(d / "card.json") for d in shipped]
-        shipped_models = [keras.models.load_model(d / c["model_file"], compile=False)
-                          for d, c in zip(shipped, shipped_cards, strict=True)]
+    if refits:
+        pairs = match_refits([cards[i] for i in chosen], refits)
+        shipped, shipped_cards = [d for d, _ in pairs], [c for _, c in pairs]
+        shipped_models = _load(shipped, shipped_cards)
     else:
-        shipped_cards, shipped_models = [cards[i] for i in chosen], [models[i] for i in chosen]
+        shipped, shipped_cards = [run_dirs[i] for i in chosen], [cards[i] for i in chosen]
+        shipped_models = [models[i] for i in chosen]
 
     run = RunDir(out).create()
     model = average_model(shipped_models, tta=use_tta)
@@ -204,7 +211,7 @@ def build(run_dirs: list[Path], out: Path, name: str | None = None, select: str 
     test_err = errors(test_probs, ds.y_test)
     card = {
         "name": name or run.name, "task": "mnist", "model_file": run.model_path.name,
-        "title": _title(shipped_cards, use_tta) + (", refit on all training images" if refit_dirs else ""),
+        "title": _title(shipped_cards, use_tta) + (", refit on all training images" if refits else ""),
         "arch": "ensemble",
         "input_shape": list(data.INPUT_SHAPE), "input_range": [0.0, 1.0],
         "input_note": "grayscale 28x28, white digit on black, float32 scaled to [0, 1]",
@@ -228,7 +235,7 @@ def build(run_dirs: list[Path], out: Path, name: str | None = None, select: str 
         "versions": versions(), "seed": [c.get("seed") for c in shipped_cards],
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    if refit_dirs:
+    if refits:
         card["config"]["validated_as"] = [run_dirs[i].name for i in chosen]
         card["metrics"]["val_note"] = ("validation figures are the split-trained twins' ensemble: the "
                                        "shipped members were refit on every training image, validation "
