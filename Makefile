@@ -8,12 +8,13 @@ SHARED := $(abspath ../shared/data)
 export CNN_STUDIO_DATA ?= $(if $(wildcard $(SHARED)),$(SHARED),$(CURDIR)/data)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test install install-dev browser lint clean
+.PHONY: run test test-fast install install-dev browser lint clean
 
-$(VENV)/.runtime: requirements.txt
+$(VENV)/.runtime: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
 	touch $@
 
 $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
@@ -32,9 +33,14 @@ run: install
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 test: install-dev lint
 	$(PY) -m pytest
+
+# Everything but the slow (real training) and browser tests: the inner loop.
+test-fast: $(VENV)/.dev lint
+	$(PY) -m pytest -m "not slow and not browser"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache artifacts

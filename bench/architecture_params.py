@@ -15,7 +15,8 @@ import core  # noqa: E402
 core.import_tensorflow()
 import keras  # noqa: E402
 
-from core import cards, theory  # noqa: E402
+from core.learn import theory  # noqa: E402
+from core.models import cards
 
 
 def main() -> None:

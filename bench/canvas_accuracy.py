@@ -3,7 +3,7 @@
 Each MNIST digit is turned into a drawing the way a person makes one on the
 280x280 canvas: enlarged to a random size, redrawn with a canvas-like brush
 (solid stroke of a random width), and put at a random place. The drawings go
-through ``core.preprocess.canvas_to_mnist`` and the model; the accuracy is
+through ``core.data.canvas.canvas_to_mnist`` and the model; the accuracy is
 printed next to the model's plain accuracy on the same digits.
 
     CNN_STUDIO_DATA=/work/shared/data python -m bench.canvas_accuracy            # test set
@@ -27,9 +27,11 @@ import numpy as np
 from PIL import Image
 
 import core
-from core import config, preprocess, system
+from core import config
+from core import machine as system
+from core.data import canvas as preprocess
 from core.data import mnist
-from core.preprocess import grow, stroke_width
+from core.data.canvas import grow, stroke_width
 
 CANVAS = 280
 
@@ -91,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     core.import_tensorflow()
-    from core import predict
+    from core.inference import digits as predict
 
     if args.model:
         path, name, card_acc = args.model, args.model.name, None

@@ -3,7 +3,7 @@
     CNN_STUDIO_DATA=/path/to/data python -m bench.flowers_accuracy
 
 Reads each card's saved split (NAME.split.json), so the test photos are exactly those
-held out in training. Photos go through core.photo and the model as on the Classify page.
+held out in training. Photos go through core.data.photo and the model as on the Classify page.
 """
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ import core
 
 core.import_tensorflow()
 
-from core import classify, config, photo, system
-from core.data import folders
+from core import config
+from core import machine as system
+from core.data import folders, photo
+from core.inference import photos as classify
 
 
 def evaluate(entry) -> dict | None:

@@ -22,9 +22,9 @@ import core
 core.import_tensorflow()
 import keras
 
-from core.cards import read_card
 from core.data import folders
 from core.models import transfer
+from core.models.cards import read_card
 
 
 @functools.cache

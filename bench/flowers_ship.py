@@ -13,8 +13,9 @@ import shutil
 from pathlib import Path
 
 from core import config
-from core.cards import atomic_write_json, read_card, sha256_file
 from core.data import folders
+from core.io import atomic_write_json, sha256_file
+from core.models.cards import read_card
 
 
 def main() -> None:

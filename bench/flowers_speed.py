@@ -4,7 +4,7 @@
 
 Each shipped image model is timed at its own input size and, when that differs, at
 224x224 (the same architecture rebuilt at 224, random weights: speed only). One photo
-at a time, as on the Classify page: decode (core.photo), resize, forward pass.
+at a time, as on the Classify page: decode (core.data.photo), resize, forward pass.
 """
 from __future__ import annotations
 
@@ -20,8 +20,10 @@ import core
 
 core.import_tensorflow()
 
-from core import classify, config, photo, system
-from core.data import folders
+from core import config
+from core import machine as system
+from core.data import folders, photo
+from core.inference import photos as classify
 from core.models import transfer
 
 

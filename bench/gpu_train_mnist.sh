@@ -10,7 +10,7 @@
 # CNN_STUDIO_DATA (default: ./shared/data or ../shared/data, whichever holds mnist/).
 #
 # Each member: `python -m core.train mnist --arch best --seed S --epochs EPOCHS`, its own
-# run folder OUT_DIR/best_sS, a 1/N share of GPU memory. The ensemble (core.ensemble)
+# run folder OUT_DIR/best_sS, a 1/N share of GPU memory. The ensemble (core.training.ensemble)
 # chooses members on the shared validation split only and is kept only if it beats
 # the best single member there; OUT_DIR/ensemble/selection.json records the choice.
 # Estimate on one H200: ~40 s start-up and XLA compile, ~5 s per epoch per member with

@@ -19,8 +19,8 @@ import keras
 import numpy as np
 
 from core import config
-from core.cards import find_models
 from core.data import mnist
+from core.models.cards import find_models
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:

@@ -22,9 +22,9 @@ core.import_tensorflow()
 import keras
 import numpy as np
 
-from core import ensemble
-from core.cards import read_card
 from core.data import mnist
+from core.models.cards import read_card
+from core.training import ensemble
 
 
 def _runs(spec: str) -> list[Path]:

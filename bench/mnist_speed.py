@@ -26,12 +26,13 @@ tf = core.import_tensorflow()
 import keras
 import numpy as np
 
-from core import config, system
-from core.cards import find_models
+from core import config
+from core import machine as system
 from core.data import mnist
 from core.models import mnist as models
-from core.monitor import TrainingMonitor
+from core.models.cards import find_models
 from core.rundir import RunDir
+from core.training.monitor import TrainingMonitor
 
 
 def _one_hot(y):

@@ -13,7 +13,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core import config
-from core.cards import SHIPPED_SUFFIX, atomic_write_json, read_card, sha256_file
+from core.io import atomic_write_json, sha256_file
+from core.models.cards import SHIPPED_SUFFIX, read_card
 
 MAX_MB = 20
 

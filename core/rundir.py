@@ -9,7 +9,7 @@ A run is a folder::
     STOP            present when a stop was requested; training ends after the batch
     checkpoints/    last.keras (model + optimizer) and last.json ({"epoch": n, ...})
     model.keras     the final model
-    card.json       its model card (see core.cards)
+    card.json       its model card (see core.models.cards)
 
 Every JSON file is written atomically (write, then rename).
 """
@@ -20,7 +20,8 @@ import os
 import time
 from pathlib import Path
 
-from core.cards import RUN_CARD, atomic_write_json
+from core.io import atomic_write_json
+from core.models.cards import RUN_CARD
 
 STATES = ("queued", "running", "succeeded", "failed", "stopped")
 FINAL_STATES = ("succeeded", "failed", "stopped")

@@ -1,7 +1,8 @@
 """The Calculator page through AppTest: presets, table edits, bad input, GPU fit."""
 from streamlit.testing.v1 import AppTest
 
-from core import config, memory
+from core import config
+from core.learn import calculator as memory
 
 TIMEOUT = 120
 EXERCISE = "Exercise: 3 conv layers on 200x300 RGB"
@@ -9,7 +10,7 @@ EXERCISE = "Exercise: 3 conv layers on 200x300 RGB"
 
 def _page():
     at = AppTest.from_file(str(config.PROJECT_ROOT / "app.py"), default_timeout=TIMEOUT).run()
-    at.switch_page("pages/calculator.py").run()
+    at.switch_page("app_pages/calculator.py").run()
     assert not at.exception
     return at
 

@@ -13,8 +13,8 @@ import core
 core.import_tensorflow()
 from streamlit.testing.v1 import AppTest
 
-from core import classify
 from core.config import PROJECT_ROOT
+from core.inference import photos as classify
 from core.models import transfer
 from tests.conftest import screenshot, wait_for_app
 
@@ -55,7 +55,7 @@ def test_classify_photo_top_k_and_errors(image_model):
 def _page(**kwargs) -> AppTest:
     at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=120)
     at.run()
-    at.switch_page("pages/classify.py")
+    at.switch_page("app_pages/classify.py")
     return at.run()
 
 

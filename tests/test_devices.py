@@ -1,4 +1,4 @@
-"""core.devices: device choice, precision and strategy on this (CPU) machine, and core.train's checks."""
+"""core.training.devices: device choice, precision and strategy on this CPU, and the runner's checks."""
 from __future__ import annotations
 
 import subprocess
@@ -7,8 +7,8 @@ import sys
 import pytest
 
 import core
-from core import devices
 from core.config import PROJECT_ROOT
+from core.training import devices
 
 core.import_tensorflow()
 import keras  # noqa: E402
@@ -71,7 +71,7 @@ def test_core_train_refuses_a_gpu_it_does_not_have_and_bad_choices(tmp_path):
 
 
 def test_training_memory_uses_the_calculator_for_plain_stacks():
-    from core import memory
+    from core.learn import calculator as memory
 
     layers = keras.layers
     model = keras.Sequential([keras.Input((28, 28, 1)), layers.Conv2D(8, 3), layers.MaxPooling2D(),

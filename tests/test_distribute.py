@@ -14,8 +14,8 @@ import keras
 import numpy as np
 
 from core.config import PROJECT_ROOT
-from core.devices import CPU_REPLICAS_ENV
 from core.rundir import RunDir
+from core.training.devices import CPU_REPLICAS_ENV
 from tests.test_jobs import _digits, mnist_like  # noqa: F401 - the fixture
 
 ARGS = ["mnist", "--arch", "seed", "--epochs", "3", "--batch-size", "32", "--limit", "400"]

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from core import system
+from core import machine as system
 from tests.conftest import ARTIFACTS, IN_CI, screenshot, wait_for_app
 
 pytestmark = pytest.mark.browser

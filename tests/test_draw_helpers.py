@@ -47,7 +47,7 @@ def canvas_png_state(rgba: np.ndarray) -> dict:
 
 def shape_dataset(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """n preprocessed 28x28 shapes with random size, place and stroke, and their digit labels."""
-    from core.preprocess import canvas_to_mnist
+    from core.data.canvas import canvas_to_mnist
 
     rng = np.random.default_rng(seed)
     labels = rng.choice(list(SHAPES), size=n)

@@ -28,7 +28,7 @@ def models(isolated, trained):
 
 def open_draw_page(drawing=None):
     at = AppTest.from_file(str(config.PROJECT_ROOT / "app.py"), default_timeout=TIMEOUT).run()
-    at.switch_page("pages/draw.py")
+    at.switch_page("app_pages/draw.py")
     if drawing is not None:
         at.session_state[CANVAS_KEY] = canvas_png_state(drawing)
     return at.run()

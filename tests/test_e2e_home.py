@@ -21,7 +21,7 @@ def test_home_page_in_chromium(page, streamlit_server):
 
 
 def test_a_page_opened_by_url_on_a_fresh_server_gets_the_app_shell(browser, tmp_path):
-    """Streamlit's legacy pages/ mode must not run a page alone (see pages/__init__.py)."""
+    """With pages in app_pages/ (not pages/), Streamlit's legacy auto-discovery never runs a page alone."""
     from tests.conftest import running_streamlit
 
     with running_streamlit(tmp_path / "runs", tmp_path) as server:
@@ -33,5 +33,5 @@ def test_a_page_opened_by_url_on_a_fresh_server_gets_the_app_shell(browser, tmp_
         sidebar.get_by_text("Device:").wait_for(timeout=30_000)
         nav = page.locator("[data-testid='stSidebarNav']").inner_text()
         assert "Draw a digit" in nav and "Calculator" in nav
-        assert "common" not in nav  # the legacy mode lists every file in pages/
+        assert "common" not in nav  # the legacy mode would list every page file
         context.close()

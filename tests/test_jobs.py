@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from core import system
+from core import machine as system
 from core.data.mnist import FILES, write_idx
 from core.jobs import JobError, Jobs, _proc_alive, options_to_argv
 from core.rundir import RunDir

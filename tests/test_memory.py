@@ -6,8 +6,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import core
-from core import memory
-from core.memory import Layer
+from core.learn import calculator as memory
+from core.learn.calculator import Layer
 
 EXERCISE = "Exercise: 3 conv layers on 200x300 RGB"
 

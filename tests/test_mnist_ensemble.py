@@ -10,7 +10,8 @@ import keras
 import numpy as np
 import pytest
 
-from core import ensemble, train
+from core.training import ensemble
+from core.training import runner as train
 from tests.mnist_fixtures import write_fake_mnist
 
 
@@ -107,7 +108,7 @@ def test_tta_ensemble_saves_reloads_and_records_the_choice(isolated, tmp_path):
 
 
 def test_draw_page_explainer_handles_a_tta_ensemble():
-    from core import predict
+    from core.inference import digits as predict
 
     keras.utils.set_random_seed(3)
     member = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Conv2D(4, 3, activation="relu"),
@@ -148,10 +149,22 @@ def test_refits_replace_the_members_chosen_on_their_split_twins(isolated, tmp_pa
     np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-6)
 
     # A chosen member without a refit of its recipe, or a "refit" that held data out, is refused.
-    with pytest.raises(SystemExit, match="no refit .* for: split2"):
+    with pytest.raises(ensemble.EnsembleError, match="no refit .* for: split2"):
         ensemble.build(splits, tmp_path / "ens2", tta="off", refit_dirs=[tmp_path / "full1"])
-    with pytest.raises(SystemExit, match="split1 is not a refit"):
+    with pytest.raises(ensemble.EnsembleError, match="split1 is not a refit"):
         ensemble.build(splits, tmp_path / "ens3", tta="off", refit_dirs=[tmp_path / "split1"])
     (tmp_path / "full1.log").write_text("a glob can catch a log file")
-    with pytest.raises(SystemExit, match="full1.log is not a finished run folder"):
+    with pytest.raises(ensemble.EnsembleError, match="full1.log is not a finished run folder"):
         ensemble.build(splits, tmp_path / "ens4", tta="off", refit_dirs=refits + [tmp_path / "full1.log"])
+
+
+def test_ensemble_cli_says_one_sentence_for_bad_runs(tmp_path):
+    """`python -m core.ensemble` turns the library's error into exit 2 and one line, no traceback."""
+    import subprocess
+    import sys
+
+    (tmp_path / "a").mkdir()
+    proc = subprocess.run([sys.executable, "-m", "core.ensemble", str(tmp_path / "a"), "--out",
+                           str(tmp_path / "out")], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "error: an ensemble needs at least two finished runs"

@@ -10,8 +10,9 @@ import keras
 import numpy as np
 
 from core import config
-from core.cards import read_card, sha256_file
 from core.data import mnist
+from core.io import sha256_file
+from core.models.cards import read_card
 
 SHIPPED = config.PROJECT_ROOT / "assets" / "models"
 CARDS = sorted(SHIPPED.glob("mnist_*.card.json"))

@@ -14,9 +14,9 @@ core.import_tensorflow()
 import keras
 import numpy as np
 
-from core import train
 from core.data import mnist
 from core.rundir import RunDir
+from core.training import runner as train
 from tests.mnist_fixtures import write_fake_mnist
 
 CARD_FIELDS = {"name", "task", "model_file", "title", "metrics", "params", "classes", "input_shape",

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.photo import PhotoError, load_photo, model_input
+from core.data.photo import PhotoError, load_photo, model_input
 
 
 def encode(img: Image.Image, fmt: str, **options) -> bytes:

@@ -1,12 +1,12 @@
-"""core.predict: cached loading, clear load errors, batch probabilities, activations and saliency."""
+"""core.inference.digits: cached loading, clear load errors, batch probabilities, activations and saliency."""
 import os
 
 import numpy as np
 import pytest
 
 import core
-from core import predict
-from core.preprocess import canvas_to_mnist
+from core.data.canvas import canvas_to_mnist
+from core.inference import digits as predict
 from tests.test_draw_helpers import SHAPES, canvas_with, shape_dataset, train_shape_model
 
 

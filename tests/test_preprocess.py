@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.preprocess import BOX, SIZE, canvas_to_mnist, ink, ink_extent, stroke_width
+from core.data.canvas import BOX, SIZE, canvas_to_mnist, ink, ink_extent, stroke_width
 from tests.test_draw_helpers import canvas_with
 
 # Mean absolute difference allowed between two drawings of the same digit. Shifting

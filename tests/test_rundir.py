@@ -4,8 +4,8 @@ import os
 import numpy as np
 
 import core
-from core.monitor import TrainingMonitor
 from core.rundir import RunDir
+from core.training.monitor import TrainingMonitor
 
 core.import_tensorflow()
 import keras  # noqa: E402
@@ -70,7 +70,7 @@ def test_log_tail_reads_only_the_end(tmp_path):
 
 
 def test_resume_clears_the_stop_that_ended_the_last_attempt(tmp_path, monkeypatch):
-    from core import train
+    from core.training import runner as train
 
     calls = []
     run = RunDir(tmp_path / "r").create()

@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from core import cards, system
+from core import machine as system
+from core.models import cards
 
 
 def _fake_mnist(folder):

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 import core
-from core import memory, theory
+from core.learn import calculator as memory
+from core.learn import theory
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import config, theory
+from core import config
+from core.learn import theory
 
 TIMEOUT = 180
 DATA = config.PROJECT_ROOT.parent / "shared" / "data"
@@ -14,7 +15,7 @@ def at(monkeypatch):
     if DATA.is_dir():  # MNIST digits and MobileNetV2 weights for sections 3, 4 and 6
         monkeypatch.setenv(config.DATA_ENV, str(DATA))
     at = AppTest.from_file(str(config.PROJECT_ROOT / "app.py"), default_timeout=TIMEOUT).run()
-    at.switch_page("pages/theory.py").run()
+    at.switch_page("app_pages/theory.py").run()
     assert not at.exception
     return at
 

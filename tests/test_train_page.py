@@ -14,7 +14,7 @@ from tests.test_jobs import mnist_like  # noqa: F401 - the fixture
 def _page() -> AppTest:
     at = AppTest.from_file(str(PROJECT_ROOT / "app.py"), default_timeout=180)
     at.run()
-    at.switch_page("pages/train.py")
+    at.switch_page("app_pages/train.py")
     at.run()
     assert not at.exception, [e.message for e in at.exception]
     return at
@@ -136,7 +136,7 @@ def test_zip_upload_is_checked_then_unpacked_under_the_data_root(isolated):
 
 
 def test_a_refit_run_from_the_command_line_opens_without_a_validation_figure(mnist_like):  # noqa: F811
-    from core import train
+    from core.training import runner as train
 
     out = mnist_like["runs"] / "refit"
     assert train.main(["mnist", "--arch", "seed", "--epochs", "1", "--batch-size", "32", "--limit", "400",

@@ -14,11 +14,12 @@ import core
 core.import_tensorflow()
 import keras
 
-from core import classify, gradcam
 from core.data import folders
+from core.inference import gradcam
+from core.inference import photos as classify
 from core.models import transfer
 from core.rundir import RunDir
-from core.train import main
+from core.training.runner import main
 from tests.test_folders import make_shapes
 
 SIZE = 64

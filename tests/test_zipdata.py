@@ -8,7 +8,7 @@ import zipfile
 import pytest
 from PIL import Image
 
-from core.zipdata import ZipDataError, extract_zip
+from core.data.zipimport import ZipDataError, extract_zip
 
 
 def _png(color=(200, 30, 30)) -> bytes:

@@ -7,6 +7,8 @@ pipeline: decode, RGB, resize, cache, shuffle, batch, augment (training only), p
 """
 from __future__ import annotations
 
+from core.errors import StudioError
+
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,14 +17,14 @@ import numpy as np
 from PIL import Image
 
 from core import config
-from core.cards import atomic_write_json
-from core.photo import PhotoError, load_photo, model_input
+from core.io import atomic_write_json
+from core.data.photo import PhotoError, load_photo, model_input
 
 MIN_PER_CLASS = 100
 SPLIT_FILE = "split.json"
 
 
-class FolderError(ValueError):
+class FolderError(StudioError):
     """An image folder that cannot be trained on; the message says what to fix."""
 
 

@@ -13,6 +13,8 @@ used for final figures.
 """
 from __future__ import annotations
 
+from core.errors import StudioError
+
 import gzip
 import struct
 from dataclasses import dataclass, field
@@ -21,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from core import config
-from core.cards import sha256_file
+from core.io import sha256_file
 
 FILES = {
     "train_images": "train-images-idx3-ubyte.gz",
@@ -35,7 +37,7 @@ INPUT_SHAPE = (28, 28, 1)
 CLASSES = [str(d) for d in range(10)]
 
 
-class MnistDataError(ValueError):
+class MnistDataError(StudioError):
     """A missing, corrupt or truncated MNIST file."""
 
 

@@ -1,8 +1,9 @@
 """Home: what CNN Studio does and what this machine has right now."""
 import streamlit as st
 
-from core import config, system
-from pages.common import machine_info
+from core import config
+from core import machine as system
+from ui.common import machine_info
 
 OK = ":green[:material/check_circle:]"
 MISSING = ":red[:material/cancel:]"

@@ -24,12 +24,12 @@ core.import_tensorflow()
 import keras
 import numpy as np
 
-from core.cards import atomic_write_json, sha256_file
 from core.data import folders
+from core.io import atomic_write_json, sha256_file
 from core.models import transfer
-from core.monitor import TrainingMonitor
 from core.rundir import RunDir, save_clean_model
-from core.train import TrainingError
+from core.training import TrainingError
+from core.training.monitor import TrainingMonitor
 
 CARD_VERSION = 1
 BEST_WEIGHTS = "best.weights.h5"

@@ -10,13 +10,16 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import config, devices, jobs, system, zipdata
+from core import config, jobs
+from core import machine as system
 from core.data import folders
 from core.data import mnist as mnist_data
+from core.data import zipimport as zipdata
 from core.models import mnist as mnist_models
 from core.models import transfer as transfer_models
 from core.rundir import RunDir
-from pages.common import machine_info
+from core.training import devices
+from ui.common import machine_info
 
 REFRESH_S = 1.5
 STATE_ICONS = {"queued": ":material/schedule:", "running": ":material/autorenew:",
@@ -310,7 +313,7 @@ def live_view() -> None:
     if run.finished and run.has_model:
         acc = run.test_accuracy
         test = f"test accuracy **{acc:.2%}**" if acc is not None else "model saved"
-        target = "pages/draw.py" if run.task == "mnist" else "pages/classify.py"
+        target = "app_pages/draw.py" if run.task == "mnist" else "app_pages/classify.py"
         st.success(f"Finished: {test}. Pick **{run.id}** in the model list of the prediction page.",
                    icon=":material/check_circle:")
         st.page_link(target, label="Use it now", icon=":material/arrow_forward:")
@@ -412,8 +415,8 @@ def past_runs(manager: jobs.Jobs) -> None:
     if finished:
         st.caption("Finished models appear in the model lists of the prediction pages:")
         cols = st.columns(2)
-        cols[0].page_link("pages/draw.py", label="Draw a digit (MNIST runs)", icon=":material/draw:")
-        cols[1].page_link("pages/classify.py", label="Classify a photo (image runs)",
+        cols[0].page_link("app_pages/draw.py", label="Draw a digit (MNIST runs)", icon=":material/draw:")
+        cols[1].page_link("app_pages/classify.py", label="Classify a photo (image runs)",
                           icon=":material/photo_camera:")
 
 

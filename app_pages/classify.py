@@ -2,9 +2,10 @@
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import classify, photo
-from core.predict import ModelLoadError
-from pages.common import model_picker
+from core.data import photo
+from core.inference import photos as classify
+from core.inference.digits import ModelLoadError
+from ui.common import model_picker
 
 TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif"]
 TOP_K = 5
@@ -57,7 +58,7 @@ classes = entry.card.get("classes") or []
 st.caption(f"Classes: {', '.join(classes)}" if classes else "This model's card lists no class names.")
 try:
     with st.spinner("Loading the model…"):
-        model = classify.load(entry.model_path)  # cached in core.predict by path and mtime
+        model = classify.load(entry.model_path)  # cached in core.inference.digits by path and mtime
 except (ModelLoadError, OSError) as exc:
     st.error(f"Cannot load {entry.title}: {exc}", icon=":material/error:")
     st.stop()

@@ -4,9 +4,9 @@ import plotly.graph_objects as go
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
-from core import predict
-from core.preprocess import canvas_to_mnist, ink_extent
-from pages.common import model_picker
+from core.data.canvas import canvas_to_mnist, ink_extent
+from core.inference import digits as predict
+from ui.common import model_picker
 
 CANVAS_KEY = "draw_canvas"  # the canvas widget's key is CANVAS_KEY_<n>; a new n clears it
 MAPS_PER_LAYER = 16

@@ -9,6 +9,8 @@ clutter (``__MACOSX/``, dot files) are skipped and listed, not extracted.
 """
 from __future__ import annotations
 
+from core.errors import StudioError
+
 import shutil
 import stat
 import zipfile
@@ -23,7 +25,7 @@ MAX_FILES = 20_000
 CHUNK = 1 << 20
 
 
-class ZipDataError(ValueError):
+class ZipDataError(StudioError):
     """An archive that is refused; the message says why."""
 
 

@@ -35,7 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core import config
-from core.cards import RUN_CARD, atomic_write_json
+from core.errors import StudioError
+from core.io import atomic_write_json
+from core.models.cards import RUN_CARD
 from core.rundir import FINAL_STATES, RunDir
 
 MAX_ENV = "CNN_STUDIO_MAX_RUNS"
@@ -45,7 +47,7 @@ START_GRACE_S = 60  # a launched run may take this long to report its first PID
 TAIL_LINES = 15
 
 
-class JobError(ValueError):
+class JobError(StudioError):
     """A request the job manager refuses (unknown run, delete while running, ...)."""
 
 
@@ -365,10 +367,6 @@ def _scores(card: dict) -> str:
         return ""
     val = f"val {metrics['val_accuracy']:.2%}  " if metrics.get("val_accuracy") is not None else ""
     return f"{val}test {metrics['test_accuracy']:.2%} ({metrics.get('test_errors', '?')} errors)"
-
-
-if __name__ == "__main__":
-    sys.exit(main())
 
 
 def check_options(task: str, options: dict, n_train: int | None = None,

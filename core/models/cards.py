@@ -6,13 +6,11 @@ written atomically so a crash never leaves half a card.
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+
+from core.errors import StudioError
 
 SHIPPED_SUFFIX = ".card.json"
 RUN_CARD = "card.json"
@@ -20,34 +18,8 @@ REQUIRED = ("name", "task", "model_file")
 TASKS = ("mnist", "image")
 
 
-class CardError(ValueError):
+class CardError(StudioError):
     """A model card that is missing, unreadable or incomplete."""
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write then rename, so readers see the old file or the new one, never half."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: str | Path, data: Any) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 
 
 def read_card(path: str | Path) -> dict:

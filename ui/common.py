@@ -1,7 +1,7 @@
 """Pieces every page shares: cached machine info and the sidebar."""
 import streamlit as st
 
-from core import system
+from core import machine as system
 
 
 @st.cache_resource(show_spinner="Starting TensorFlow…")

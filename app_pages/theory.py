@@ -5,7 +5,7 @@ import plotly.express as px
 import streamlit as st
 from PIL import Image
 
-from core import theory
+from core.learn import theory
 
 SECTIONS = [
     "1. Why CNNs beat dense nets on images",

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import core
 from core import config
-from core.cards import ModelEntry, find_models
+from core.models.cards import ModelEntry, find_models
 
 MNIST_FILES = (
     "train-images-idx3-ubyte.gz",

@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 
 import core
-from core import config, memory
-from core.memory import Layer
+from core import config
+from core.learn import calculator as memory
+from core.learn.calculator import Layer
 
 ARCH_JSON = config.PROJECT_ROOT / "assets" / "theory" / "architecture_params.json"
 

@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 
 import core
+from core.errors import StudioError
 
 UNSURE_BELOW = 0.6  # below this top probability the page says it is not sure
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(StudioError):
     """A model file that is missing or cannot be read as a Keras model."""
 
 

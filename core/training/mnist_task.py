@@ -1,7 +1,7 @@
 """The ``mnist`` task: train one named architecture from scratch, end to end.
 
 ``python -m core.train mnist --arch best --epochs 30 --out runs/best1`` or, from Python,
-``core.train_mnist.train(arch="fast", out="runs/fast1")``. The run folder follows
+``core.training.mnist_task.train(arch="fast", out="runs/fast1")``. The run folder follows
 core.rundir: config.json, metrics.jsonl, checkpoints/last.keras every epoch,
 model.keras and card.json at the end. ``--resume`` continues from the last checkpoint.
 
@@ -41,12 +41,12 @@ if keras_backend_name() == "tensorflow":
 import keras
 import numpy as np
 
-from core.cards import atomic_write_json
 from core.data import mnist as data
+from core.io import atomic_write_json
 from core.models import mnist as models
-from core.monitor import TrainingMonitor
 from core.rundir import RunDir, save_clean_model
-from core.train import TrainingError
+from core.training import TrainingError
+from core.training.monitor import TrainingMonitor
 
 CARD_VERSION = 1
 
@@ -149,7 +149,7 @@ def _train_time(run: RunDir) -> float:
 
 def _jit_compile():
     """XLA as chosen with core.train's --xla (TensorFlow backend), else Keras's own choice."""
-    from core import devices
+    from core.training import devices
 
     plan = devices.current() if keras.backend.backend() == "tensorflow" else None
     return plan.jit_compile() if plan else "auto"

@@ -28,6 +28,7 @@ import os
 from dataclasses import asdict, dataclass, field
 
 import core
+from core.errors import StudioError
 
 DEVICES = ("auto", "cpu", "gpu")
 SWITCHES = ("auto", "on", "off")
@@ -35,7 +36,7 @@ MIXED_MIN_CC = 7.0
 CPU_REPLICAS_ENV = "CNN_STUDIO_CPU_REPLICAS"
 
 
-class DeviceError(ValueError):
+class DeviceError(StudioError):
     """A device setting this machine cannot honour (e.g. ``gpu`` without a GPU)."""
 
 
@@ -238,7 +239,7 @@ def _activation_elements(model) -> int:
 
 
 def training_memory(model, batch_size: int, mixed_precision: bool = False, optimizer: str = "adam") -> dict:
-    """Bytes a training step needs, by the definitions of ``core.memory`` (MB = 10^6 bytes).
+    """Bytes a training step needs, by the definitions of ``core.learn.calculator`` (MB = 10^6 bytes).
 
     Every activation is kept for back-propagation (x batch), plus parameters, one
     gradient per trainable parameter and the optimizer's copies. Plain layer stacks
@@ -246,7 +247,7 @@ def training_memory(model, batch_size: int, mixed_precision: bool = False, optim
     are summed layer by layer with the same rules. Frameworks add workspace on top,
     so treat the figure as a floor.
     """
-    from core import memory
+    from core.learn import calculator as memory
 
     act_bytes = 2 if mixed_precision else 4
     copies = OPTIMIZER_COPIES.get(optimizer.lower(), 2)

@@ -3,8 +3,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from core import memory
-from pages.common import machine_info
+from core.learn import calculator as memory
+from ui.common import machine_info
 
 EXERCISE = "Exercise: 3 conv layers on 200x300 RGB"
 OPTIMIZERS = {"sgd": "SGD (no state)", "momentum": "SGD + momentum (1 copy)", "adam": "Adam (2 copies)"}

@@ -1,6 +1,6 @@
 """Classify photos with an image model: load, predict, top-k, Grad-CAM.
 
-Models are loaded once through ``core.predict.load_model`` (cached by file). Each
+Models are loaded once through ``core.inference.digits.load_model`` (cached by file). Each
 uploaded file is classified on its own, so one broken file gives one error
 (``PhotoResult.error``) and the others still get their answer.
 """
@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from core import gradcam, photo
-from core.predict import forward, load_model
+from core.data import photo
+from core.inference import gradcam
+from core.inference.digits import forward, load_model
 
 
 def input_size(model) -> int:
@@ -62,5 +63,5 @@ def explain(model, image: Image.Image, class_index: int | None = None) -> Image.
 
 
 def load(model_path: str | Path):
-    """The cached model at ``model_path`` (raises core.predict.ModelLoadError)."""
+    """The cached model at ``model_path`` (raises core.inference.digits.ModelLoadError)."""
     return load_model(model_path)

@@ -1,10 +1,12 @@
 """Load one photo, whatever a user's camera or disk gives us, into plain RGB.
 
-Training (core.data.folders) and prediction (core.classify) both go through
+Training (core.data.folders) and prediction (core.inference.photos) both go through
 ``load_photo`` then ``model_input``, so a model sees the same pixels in both.
 Every failure is a ``PhotoError`` whose message can be shown to the user as is.
 """
 from __future__ import annotations
+
+from core.errors import StudioError
 
 import io
 from pathlib import Path
@@ -18,7 +20,7 @@ MAX_PIXELS = 60_000_000  # decoded pixels after draft(); beyond this we refuse (
 DISPLAY_SIDE = 1024  # photos are kept at most this large: enough to show and to classify
 
 
-class PhotoError(ValueError):
+class PhotoError(StudioError):
     """A file that is not a usable photo; the message says why, in plain words."""
 
 
