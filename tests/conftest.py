@@ -19,6 +19,9 @@ ARTIFACTS = ROOT / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
+# Fixtures shared across test files live in tests/fixtures/ and are registered here.
+pytest_plugins = ("tests.fixtures.mnist",)
+
 
 @pytest.fixture
 def isolated(tmp_path, monkeypatch):
