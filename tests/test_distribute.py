@@ -12,11 +12,14 @@ import sys
 
 import keras
 import numpy as np
+import pytest
 
 from core.config import PROJECT_ROOT
 from core.rundir import RunDir
 from core.training.devices import CPU_REPLICAS_ENV
 from tests.fixtures.mnist import _digits
+
+pytestmark = pytest.mark.slow  # trains real models or runs real training processes
 
 ARGS = ["mnist", "--arch", "seed", "--epochs", "3", "--batch-size", "32", "--limit", "400"]
 

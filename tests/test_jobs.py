@@ -12,6 +12,8 @@ from core import machine as system
 from core.jobs import JobError, Jobs, _proc_alive, options_to_argv
 from core.rundir import RunDir
 
+pytestmark = pytest.mark.slow  # trains real models or runs real training processes
+
 QUICK = {"arch": "seed", "epochs": 1, "batch_size": 32, "limit": 400}
 LONG = {"arch": "seed", "epochs": 200, "batch_size": 8, "limit": 400}
 

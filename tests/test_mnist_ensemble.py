@@ -14,6 +14,8 @@ from core.training import ensemble
 from core.training import runner as train
 from tests.fixtures.mnist import write_fake_mnist
 
+pytestmark = pytest.mark.slow  # trains real models or runs real training processes
+
 
 def _probs(correct: list[bool], labels: np.ndarray, confidence: float = 0.9) -> np.ndarray:
     out = np.full((len(labels), 10), (1 - confidence) / 9)

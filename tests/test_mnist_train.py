@@ -19,6 +19,8 @@ from core.rundir import RunDir
 from core.training import runner as train
 from tests.fixtures.mnist import write_fake_mnist
 
+pytestmark = pytest.mark.slow  # trains real models or runs real training processes
+
 CARD_FIELDS = {"name", "task", "model_file", "title", "metrics", "params", "classes", "input_shape",
                "input_range", "data", "config", "training", "versions", "seed", "created"}
 

@@ -98,6 +98,7 @@ def test_image_folder_report_and_refusals(isolated):
     assert "transfer --data pets --backbone mobilenet_v2_0.35" in command
 
 
+@pytest.mark.slow
 def test_launch_watch_open_and_delete_a_real_run(mnist_like):
     at = _page()
     at.selectbox(key="mnist_arch").set_value("seed").run()

@@ -22,6 +22,8 @@ from core.rundir import RunDir
 from core.training.runner import main
 from tests.fixtures.images import make_shapes
 
+pytestmark = pytest.mark.slow  # trains real models or runs real training processes
+
 SIZE = 64
 
 
