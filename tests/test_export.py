@@ -21,7 +21,7 @@ import keras
 
 from core.models import export, transfer
 from core.models import mnist as mnist_models
-from tests.mnist_fixtures import patterns
+from tests.fixtures.mnist import patterns
 
 FLOAT_FILES = ("model.keras", "saved_model", "model_float32.tflite", "model.onnx")
 TOLERANCE = 1e-4
