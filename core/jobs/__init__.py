@@ -34,7 +34,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core import config
+from core import config, fmt
 from core.errors import StudioError
 from core.io import atomic_write_json
 from core.models.cards import RUN_CARD
@@ -236,21 +236,28 @@ class Jobs:
         epochs = run.read_metrics("epoch")
         out = {"state": run.read_status().get("state", "queued"), "epochs": epochs,
                "phase": None, "epoch": 0, "of_epochs": 0, "batch": 0, "steps": 0,
-               "fraction": 0.0, "eta_s": None}
+               "fraction": 0.0, "eta_s": None, "stopping": False, "stopped_at": None}
         if batches:
             last = batches[-1]
             out |= {"phase": last.get("phase"), "epoch": last["epoch"], "of_epochs": last.get("epochs", 0),
                     "batch": last["batch"], "steps": last.get("steps", 0)}
         if epochs and (not batches or epochs[-1]["time"] >= batches[-1]["time"]):
-            last = epochs[-1]  # an epoch just ended: its batches are all done
+            last = epochs[-1]  # an epoch just ended: its batches are done, unless a stop cut it short
             out |= {"phase": last.get("phase"), "epoch": last["epoch"], "of_epochs": last.get("epochs", 0),
-                    "batch": out["steps"]}
+                    "steps": last.get("steps", out["steps"])}
+            out["batch"] = last.get("batches", out["steps"])
+        stops = run.read_metrics("stop")  # ignored once a resumed run has gone on past it
+        out["stopped_at"] = stops[-1] if stops and stops[-1]["time"] >= batches[-1]["time"] else None
+        if out["stopped_at"]:  # the real place a stop ended it
+            out |= {key: out["stopped_at"][key] for key in ("phase", "epoch", "batch", "steps")}
+            out["of_epochs"] = out["stopped_at"].get("epochs", out["of_epochs"])
+        out["stopping"] = out["state"] == "running" and run.stop_requested()
         total = out["of_epochs"] * out["steps"]
         if total:
             done = (out["epoch"] - 1) * out["steps"] + out["batch"]
             out["fraction"] = min(1.0, done / total)
             same_phase = [b for b in batches if b.get("phase") == out["phase"]]
-            if len(same_phase) >= 2 and out["state"] == "running":
+            if len(same_phase) >= 2 and out["state"] == "running" and not out["stopping"]:
                 first, latest = same_phase[0], same_phase[-1]
                 done_between = ((latest["epoch"] - first["epoch"]) * out["steps"]
                                 + latest["batch"] - first["batch"])
@@ -362,3 +369,35 @@ def _scores(card: dict) -> str:
         return ""
     val = f"val {metrics['val_accuracy']:.2%}  " if metrics.get("val_accuracy") is not None else ""
     return f"{val}test {metrics['test_accuracy']:.2%} ({metrics.get('test_errors', '?')} errors)"
+
+
+def headline(run: Run, progress: dict) -> tuple[str, str]:
+    """(kind, sentence) that says where a run is right now; kind is the state the view colours.
+
+    A stopped run says where it stopped, never "finished"; a failed one gives its cause in
+    one sentence (the first line of the error; the log holds the rest).
+    """
+    if run.state == "failed":
+        cause = (run.error or "it ended without saying why").strip().splitlines()[0]
+        return "failed", f"Failed: {cause[:300]}"
+    if run.state == "stopped":
+        where = progress.get("stopped_at")
+        place = (f" at epoch {where['epoch']}, batch {where['batch']} of {where['steps']}"
+                 if where else "")
+        if run.has_model:
+            acc = run.test_accuracy
+            score = f" (test {fmt.pct(acc)})" if acc is not None else ""
+            saved = f"; the model as it was then is saved{score}"
+        elif run.error:
+            saved = f" ({run.error})"
+        else:
+            saved = "; no model was saved"
+        return "stopped", f"Stopped early{place}{saved}."
+    if run.state == "succeeded":
+        acc = run.test_accuracy
+        return "succeeded", ("Finished: test accuracy " + fmt.pct(acc)) if acc is not None else "Finished."
+    if progress.get("stopping"):
+        return "stopping", "Stopping… the run ends after the current batch and saves its model."
+    if run.state == "queued":
+        return "queued", "Queued."
+    return "running", "Running."
