@@ -6,6 +6,7 @@ import streamlit as st
 
 from core import config, jobs
 from ui import train_form as form
+from ui.estimate import time_estimate
 from ui.run_views import get_jobs, live_view, past_runs
 
 REFRESH_S = 1.5
@@ -25,6 +26,7 @@ with st.container(border=True):
     st.markdown("**Data**")
     n_train, classes = form.data_report(cfg)
     form.memory_report(cfg, classes, extra)
+    time_estimate(cfg, n_train, classes)
 
     problems = form.launch_problems(cfg, n_train)
     command = manager.command(task, cfg.to_options(), config.runs_root() / "<new run>")
