@@ -1,9 +1,10 @@
 """Before launch: how long a run will take here, from a short probe measured on this machine.
 
 The probe builds the run's model with its batch size, runs a few training steps and a few
-evaluation steps on zeros of the right shape, and scales the measured time per step to the
-run's steps (training, one validation pass per epoch, one test pass). Its first steps (graph
-tracing, which a real run also pays once per phase) are measured apart and added once.
+evaluation steps (Keras' own fit and evaluate loops) on zeros of the right shape, and scales
+the measured time per step to the run's steps (training, one validation pass per epoch, one
+test pass). Its first steps (graph tracing, which a real run also pays once per phase) are
+measured apart and added once.
 Not included: starting the process, reading the data (JPEG decoding for photo folders) and
 saving the model, so a real run takes a little longer; ``bench.estimate`` measures how much.
 """
@@ -28,22 +29,25 @@ class Estimate:
     phases: list[dict] = field(default_factory=list)  # per phase: steps, epochs, seconds per step
 
 
-def _time(fn, steps: int) -> float:
+def _per_step(model, x, y, steps: int, train: bool) -> float:
+    """Seconds per step of Keras' own loop (``fit`` or ``evaluate``) over ``steps`` batches."""
+    xs, ys = np.concatenate([x] * steps), np.concatenate([y] * steps)
     start = time.perf_counter()
-    for _ in range(steps):
-        fn()
+    if train:
+        model.fit(xs, ys, batch_size=len(x), epochs=1, verbose=0, shuffle=False)
+    else:
+        model.evaluate(xs, ys, batch_size=len(x), verbose=0)
     return (time.perf_counter() - start) / steps
 
 
 def _probe_phase(model, x, y, name: str, epochs: int, n_train: int, n_eval_per_epoch: int,
                  n_test: int, batch: int) -> dict:
-    first = time.perf_counter()
-    for _ in range(WARMUP_STEPS):
-        model.train_on_batch(x, y)
-        model.test_on_batch(x, y)
+    first = time.perf_counter()  # tracing and the first steps, which a real run also pays once
+    _per_step(model, x, y, WARMUP_STEPS, train=True)
+    _per_step(model, x, y, WARMUP_STEPS, train=False)
     tracing = time.perf_counter() - first
-    train_step = _time(lambda: model.train_on_batch(x, y), PROBE_STEPS)
-    eval_step = _time(lambda: model.test_on_batch(x, y), PROBE_STEPS)
+    train_step = _per_step(model, x, y, PROBE_STEPS, train=True)
+    eval_step = _per_step(model, x, y, PROBE_STEPS, train=False)
     steps = math.ceil(n_train / batch)
     seconds = (tracing + epochs * (steps * train_step + math.ceil(n_eval_per_epoch / batch) * eval_step)
                + math.ceil(n_test / batch) * eval_step)
