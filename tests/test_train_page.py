@@ -163,3 +163,17 @@ def test_a_refit_run_from_the_command_line_opens_without_a_validation_figure(mni
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Validation accuracy"] == "none held out"
     assert metrics["Test accuracy"].endswith("%")
+
+
+def test_a_small_class_is_a_warning_not_a_refusal(isolated):
+    for name in ("cats", "dogs"):
+        folder = isolated["data"] / "pets" / name
+        folder.mkdir(parents=True)
+        for i in range(30):  # about what Teachable Machine trains with
+            Image.fromarray(np.full((16, 16, 3), i * 8, np.uint8)).save(folder / f"{i}.png")
+    at = _page()
+    at.radio(key="train_task").set_value("Image classifier on a folder").run()
+    at.radio(key="image_source").set_value("A folder under the data root").run()
+    at.text_input(key="image_folder").set_value("pets").run()
+    assert any("Fewer than 100 images in cats (30), dogs (30)" in w.value for w in at.warning)
+    assert not _errors(at) and not _launch(at).disabled

@@ -225,6 +225,9 @@ def data_report(cfg: Settings) -> tuple[int | None, int]:
         st.error(problem, icon=":material/error:")
         return None, len(counts)
     sizes = folders.split_sizes(counts, cfg.val_frac, cfg.test_frac, cfg.limit_per_class)
+    few = folders.advice(counts, cfg.limit_per_class)
+    if few:
+        st.warning(f"{few}.", icon=":material/warning:")
     st.caption(f"{sum(sizes.values()):,} images: {sizes['train']:,} for training, {sizes['val']:,} "
                f"validation, {sizes['test']:,} test (stratified by class).")
     return sizes["train"], len(counts)

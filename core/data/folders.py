@@ -20,7 +20,10 @@ from core import config
 from core.io import atomic_write_json
 from core.data.photo import PhotoError, load_photo, model_input
 
-MIN_PER_CLASS = 100
+# One image each for training, validation and test is the fewest a class can be split into;
+# below RECOMMENDED_PER_CLASS a run still trains (Teachable Machine uses ~20) but the page warns.
+MIN_PER_CLASS = 3
+RECOMMENDED_PER_CLASS = 100
 SPLIT_FILE = "split.json"
 
 
@@ -108,7 +111,21 @@ def _validate(result: ScanResult, min_per_class: int) -> None:
     small = {c: n for c, n in counts.items() if n < min_per_class}
     if small:
         listing = ", ".join(f"{c} has {n}" for c, n in small.items())
-        raise FolderError(f"each class needs at least {min_per_class} usable images: {listing}")
+        raise FolderError(f"each class needs at least {min_per_class} usable images, one each for "
+                          f"training, validation and test ({RECOMMENDED_PER_CLASS} or more are recommended): "
+                          f"{listing}")
+
+
+def advice(counts: dict[str, int], limit_per_class: int | None = None) -> str | None:
+    """A warning (not a refusal) when classes have fewer images than recommended."""
+    used = {c: min(n, limit_per_class) if limit_per_class else n for c, n in counts.items()}
+    few = {c: n for c, n in used.items() if n < RECOMMENDED_PER_CLASS}
+    if not few:
+        return None
+    listing = ", ".join(f"{c} ({n})" for c, n in few.items())
+    why = f" with the limit of {limit_per_class} per class" if limit_per_class else ""
+    return (f"Fewer than {RECOMMENDED_PER_CLASS} images in {listing}{why}: it will train, but accuracy is "
+            f"usually better with {RECOMMENDED_PER_CLASS} or more per class")
 
 
 def _cut(n: int, val_frac: float, test_frac: float) -> tuple[int, int]:
@@ -146,6 +163,10 @@ def split(scan_result: ScanResult, val_frac: float = 0.15, test_frac: float = 0.
         if limit_per_class:
             paths = paths[:limit_per_class]
         n_test, n_val = _cut(len(paths), val_frac, test_frac)
+        if len(paths) - n_test - n_val < 1:
+            limit = f" (limited to {limit_per_class} per class)" if limit_per_class else ""
+            raise FolderError(f"class {name!r} has {len(paths)} image(s){limit}: too few to give at least "
+                              "one each to training, validation and test")
         parts["test"] += [[p, label] for p in paths[:n_test]]
         parts["val"] += [[p, label] for p in paths[n_test:n_test + n_val]]
         parts["train"] += [[p, label] for p in paths[n_test + n_val:]]
