@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from core import config
 from core.io import atomic_write_json
-from core.data.photo import PhotoError, load_photo, model_input
+from core.data.photo import PhotoError, check_photo, load_photo, model_input
 
 MIN_PER_CLASS = 100
 SPLIT_FILE = "split.json"
@@ -65,17 +64,6 @@ class ScanResult:
         return "\n".join(lines)
 
 
-def _check_image(path: Path) -> str | None:
-    """None when Pillow can decode the file fully, else the reason it cannot."""
-    try:
-        with Image.open(path) as img:
-            img.draft(None, (64, 64))  # a cheap full decode: damage still shows
-            img.load()
-    except Exception as exc:  # noqa: BLE001 - any failure means "skip this file"
-        return str(exc) or type(exc).__name__
-    return None
-
-
 def scan(folder: str | Path, min_per_class: int = MIN_PER_CLASS) -> ScanResult:
     """Usable images of each class subfolder (any nesting); bad files are skipped and listed."""
     root = Path(folder)
@@ -89,7 +77,7 @@ def scan(folder: str | Path, min_per_class: int = MIN_PER_CLASS) -> ScanResult:
         for path in sorted(class_dir.rglob("*")):
             if not path.is_file() or any(part.startswith(".") for part in path.relative_to(root).parts):
                 continue
-            reason = _check_image(path)
+            reason = check_photo(path)  # the loader training uses: same formats, same limits
             if reason is None:
                 found.append(path.relative_to(root).as_posix())
             else:

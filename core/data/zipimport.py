@@ -17,7 +17,7 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from PIL import Image
+from core.data.photo import check_photo
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
 MAX_BYTES = 500 * 1024 * 1024  # uncompressed total
@@ -64,13 +64,7 @@ def _is_clutter(path: PurePosixPath) -> bool:
 
 
 def _is_image(path: Path) -> bool:
-    try:
-        with Image.open(path) as image:
-            image.verify()
-        return True
-    except Exception:  # noqa: BLE001 - Pillow raises many kinds for a non-image
-        return False
-
+    return check_photo(path) is None
 
 def extract_zip(source, dest: str | Path, *, max_bytes: int = MAX_BYTES,
                 max_files: int = MAX_FILES) -> ZipReport:
