@@ -24,7 +24,7 @@ core.import_tensorflow()
 import keras
 import numpy as np
 
-from core.data import folders
+from core.data import folders, uploads
 from core.io import atomic_write_json, sha256_file
 from core.models import transfer
 from core.rundir import RunDir, save_clean_model
@@ -161,7 +161,8 @@ def run(args: argparse.Namespace) -> dict:
     if out.model_path.exists() or out.checkpoint_path.exists():
         raise TrainingError(f"{out.path} already holds a run: choose a new --out")
     try:
-        folder = folders.resolve_inside(cfg["data"])
+        folder = folders.resolve_inside(cfg["data"])  # the data root or the uploads folder
+        uploads.mark_used(folder)  # an uploaded set in use is the last the quota names
         scanned = folders.scan(folder, cfg["min_per_class"])
         split = folders.split(scanned, cfg["val_frac"], cfg["test_frac"], cfg["seed"], cfg["limit_per_class"])
     except folders.FolderError as exc:
