@@ -192,14 +192,16 @@ def _digest(source: str | Path | BinaryIO) -> str:
 
 
 def import_zip(source: str | Path | BinaryIO, filename: str, *, name: str | None = None,
-               visitor: str | None = None, root: Path | None = None, quota: int | None = None,
+               visitor: str | None = None, visitor_cap: int | None = None, root: Path | None = None,
+               quota: int | None = None,
                min_per_class: int = folders.MIN_PER_CLASS) -> tuple[Upload, zipimport.ZipReport | None]:
     """Unpack an uploaded zip into a new data set under the uploads folder.
 
     ``filename`` is what the browser (or the command line) called the file: only its slug
     is used. ``name`` chooses the folder name (slugged); by default it is the slug plus
     the archive's hash, and importing the same archive again returns the existing set
-    (with no report). Anything refused leaves nothing on disk.
+    (with no report). Anything refused leaves nothing on disk. With ``visitor_cap``, a
+    ``visitor`` who already keeps that many data sets is refused.
     """
     root = (root or config.uploads_root())
     quota = quota if quota is not None else config.uploads_quota_bytes()
@@ -218,6 +220,11 @@ def import_zip(source: str | Path | BinaryIO, filename: str, *, name: str | None
         if existing.meta.get("sha256") == digest:
             return existing, None
         raise UploadError(f"a data set called {folder_name} already exists; choose another name or remove it")
+    if visitor_cap is not None:
+        mine = [u for u in list_uploads(root) if u.visitor == visitor]
+        if len(mine) >= visitor_cap:
+            raise UploadError(f"you already keep {len(mine)} uploaded data set(s) and the limit is "
+                              f"{visitor_cap} per visitor: remove one first")
     used = usage(root)
     room = quota - used
     if room <= 0:

@@ -102,6 +102,7 @@ class Run:
     created = property(lambda self: _number(self.job.get("created")) or _number(self.status.get("queued"))
                        or _number(self.status.get("started")) or 0.0)
     device = property(lambda self: self.status.get("device") or "")
+    visitor = property(lambda self: self.job.get("visitor"))  # who queued it, when served to a network
 
     @property
     def damaged(self) -> str | None:
@@ -211,15 +212,23 @@ class Jobs:
     def command(self, task: str, options: dict, out: str | Path) -> list[str]:
         return [self.python, "-m", "core.train", task, *options_to_argv(options), "--out", str(out)]
 
-    def start(self, task: str, options: dict) -> str:
-        """Queue a run and start it now if a slot is free; return its id."""
+    def start(self, task: str, options: dict, visitor: str | None = None, cap: int | None = None) -> str:
+        """Queue a run and start it now if a slot is free; return its id.
+
+        With a ``cap``, a ``visitor`` who already has that many runs queued or running is refused.
+        """
+        if cap is not None:
+            active = [r for r in self.list() if r.visitor == visitor and r.state in ("queued", "running")]
+            if len(active) >= cap:
+                raise JobError(f"you already have {len(active)} run(s) queued or running and the limit is "
+                               f"{cap} per visitor: wait for one to end or stop one")
         run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{task}-{secrets.token_hex(2)}"
         run = RunDir(self.root / run_id).create()
         now = time.time()
         run.update_status(state="queued", task=task, queued=now)  # before job.json: never a bare job
         command = ["python", "-m", "core.train", task, *options_to_argv(options)]
         atomic_write_json(run.path / JOB_FILE, {"task": task, "options": options, "created": now,
-                                                "out": run_id, "command": command})
+                                                "out": run_id, "command": command, "visitor": visitor})
         self.refresh()
         return run_id
 
