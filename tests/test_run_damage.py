@@ -194,3 +194,35 @@ def test_class_names_must_match_the_model_outputs():
 
 def test_option_values_that_look_like_flags_stay_values():
     assert options_to_argv({"data": "--x", "batch_size": 32}) == ["--data=--x", "--batch-size", "32"]
+
+
+def test_a_run_larger_than_the_machine_is_refused_saying_by_how_much(tmp_path):
+    from core.training import devices
+
+    assert devices.memory_refusal(10e9, None, 24e9) is None
+    cpu = devices.memory_refusal(51.5e9, None, 24e9)
+    assert "needs about 51.5 GB, 27.5 GB more than the free RAM (24.0 GB)" in cpu
+    gpu = devices.memory_refusal(51.5e9, 80e9, 24e9)
+    assert gpu is None  # the GPU holds it; host RAM is not the limit
+    assert "GPU's memory (16.0 GB)" in devices.memory_refusal(20e9, 16e9, 64e9)
+    assert devices.memory_refusal(51.5e9, None, None) is None  # unknown: the page says so instead
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       32000000 kB\nMemAvailable:   24000000 kB\n")
+    assert devices.available_ram_bytes(str(meminfo)) == 24000000 * 1024
+    assert devices.available_ram_bytes("/nonexistent") and devices.available_ram_bytes() > 0
+
+
+def test_folder_stamp_sees_images_added_inside_class_folders(tmp_path):
+    import os
+
+    from PIL import Image
+
+    from core.data import folders
+
+    (tmp_path / "a").mkdir()
+    Image.new("RGB", (4, 4)).save(tmp_path / "a" / "1.png")
+    top = os.stat(tmp_path).st_mtime_ns
+    before = folders.stamp(tmp_path)
+    Image.new("RGB", (4, 4)).save(tmp_path / "a" / "2.png")
+    assert os.stat(tmp_path).st_mtime_ns == top  # what the old cache key looked at did not change
+    assert folders.stamp(tmp_path) != before
