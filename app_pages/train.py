@@ -1,7 +1,6 @@
 """Train: configure a run, launch it as a separate process, watch it live, and use the result."""
 from __future__ import annotations
 
-import hashlib
 import shlex
 import time
 from pathlib import Path
@@ -14,17 +13,18 @@ from core import config, jobs
 from core import machine as system
 from core.data import folders
 from core.data import mnist as mnist_data
-from core.data import zipimport as zipdata
 from core.models import mnist as mnist_models
 from core.models import transfer as transfer_models
 from core.rundir import RunDir
 from core.training import devices
+from ui import auth
 from ui.common import machine_info
+from ui.datasets import uploaded_source
 
 REFRESH_S = 1.5
 STATE_ICONS = {"queued": ":material/schedule:", "running": ":material/autorenew:",
                "succeeded": ":material/check_circle:", "failed": ":material/error:",
-               "stopped": ":material/stop_circle:"}
+               "stopped": ":material/stop_circle:", "damaged": ":material/broken_image:"}
 MNIST_SIZES = {"train": 60_000, "test": 10_000}
 
 
@@ -53,7 +53,7 @@ def mnist_train_count(folder: str, stamp: float) -> int:
 
 
 @st.cache_data(show_spinner="Scanning the images…")
-def scan_folder(path: str, stamp: float) -> tuple[dict, list, str | None]:
+def scan_folder(path: str, stamp: tuple) -> tuple[dict, list, str | None]:
     """Counts per class, skipped files and the scan's complaint (None when trainable)."""
     try:
         found = folders.scan(path)
@@ -120,7 +120,7 @@ def mnist_settings() -> tuple[dict, dict]:
 def image_source() -> tuple[str | None, str]:
     """The data folder (relative to the data root) chosen by the user, and how it was chosen."""
     root = config.data_root()
-    source = st.radio("Images", ["Flowers (5 classes)", "A folder under the data root", "Upload a .zip"],
+    source = st.radio("Images", ["Flowers (5 classes)", "A folder under the data root", "An uploaded .zip"],
                       horizontal=True, key="image_source")
     if source.startswith("Flowers"):
         return "flowers", source
@@ -134,25 +134,7 @@ def image_source() -> tuple[str | None, str]:
         except folders.FolderError as exc:
             st.error(str(exc), icon=":material/error:")
             return None, source
-    upload = st.file_uploader("A .zip with one folder per class", type=["zip"], key="image_zip")
-    if upload is None:
-        return None, source
-    digest = hashlib.sha256(upload.getvalue()).hexdigest()[:12]
-    dest = root / "uploads" / f"{upload.name.rsplit('.', 1)[0][:40]}-{digest}"
-    try:
-        if not dest.exists():
-            report = zipdata.extract_zip(upload, dest)
-            if report.skipped:
-                st.caption(f"{len(report.skipped)} entries of the zip were left out: "
-                           + ", ".join(f"{name} ({why})" for name, why in report.skipped[:8]))
-        data_dir = zipdata.class_root(dest)
-    except zipdata.ZipDataError as exc:
-        st.error(f"{upload.name}: {exc}", icon=":material/error:")
-        return None, source
-    except OSError as exc:
-        st.error(f"Cannot unpack into {dest.parent}: {exc}", icon=":material/error:")
-        return None, source
-    return str(data_dir.relative_to(root)), source
+    return uploaded_source(), source
 
 
 def image_settings() -> tuple[dict, dict]:
@@ -202,7 +184,7 @@ def data_report(task: str, options: dict) -> tuple[int | None, int]:
         st.error(f"No folder {path}: the flowers set belongs in the data root ({config.data_root()}).",
                  icon=":material/error:")
         return None, 0
-    counts, skipped, problem = scan_folder(str(path), path.stat().st_mtime)
+    counts, skipped, problem = scan_folder(str(path), folders.stamp(path))  # sees images added anywhere
     if counts:
         frame = pd.DataFrame({"class": list(counts), "images": list(counts.values())})
         st.dataframe(frame, hide_index=True, width="content")
@@ -219,7 +201,8 @@ def data_report(task: str, options: dict) -> tuple[int | None, int]:
     return n_train, len(counts)
 
 
-def memory_report(task: str, options: dict, classes: int, device: dict, extra: dict) -> None:
+def memory_report(task: str, options: dict, classes: int, device: dict, extra: dict) -> str | None:
+    """Show the memory estimate; return why the run cannot start (too big for this machine), or None."""
     info = machine_info()
     choice = device["mixed_precision"]
     mixed = choice == "on" or (choice == "auto" and info.mixed_precision)
@@ -232,8 +215,8 @@ def memory_report(task: str, options: dict, classes: int, device: dict, extra: d
         est = model_memory(task, key, batch, bool(mixed and info.gpus), extra["optimizer"])
     except Exception as exc:  # noqa: BLE001 - an estimate must never block the page
         st.caption(f"No memory estimate: {exc}")
-        return
-    gpu_mb = [g.memory_mb for g in info.gpus if g.memory_mb]
+        return None
+    gpu_mb = [g.memory_mb for g in info.gpus if g.memory_mb] if device["device"] != "cpu" else []
     text = (f"Estimated training memory: **{mb(est['total_bytes'])}** at batch {batch} "
             f"({mb(est['activation_bytes'])} activations, {mb(est['weight_bytes'])} weights, gradients and "
             f"optimizer state; {est['params']:,} parameters). A floor: frameworks add workspace.")
@@ -243,6 +226,8 @@ def memory_report(task: str, options: dict, classes: int, device: dict, extra: d
                    "the image size, or turn mixed precision on.", icon=":material/warning:")
     else:
         st.markdown(text + (" It fits the GPU." if fit else ""))
+    return devices.memory_refusal(est["total_bytes"], min(gpu_mb) * 1e6 if gpu_mb else None,
+                                  devices.available_ram_bytes())
 
 
 # --- live view --------------------------------------------------------------------------
@@ -350,15 +335,18 @@ def runs_table(runs: list[jobs.Run]) -> None:
 
 def open_run(run: jobs.Run) -> None:
     st.markdown(f"#### {run.id}")
+    if run.damaged:
+        st.warning(run.damaged, icon=":material/broken_image:")
     st.code(run.command() or "(started by hand)", language="bash")
     if run.card:
-        metrics = run.card.get("metrics", {})
+        metrics = run.card.get("metrics") or {}  # types checked by core.models.cards.check_values
         cols = st.columns(4)
-        cols[0].metric("Test accuracy", f"{metrics.get('test_accuracy', 0):.2%}")
+        test = run.test_accuracy
+        cols[0].metric("Test accuracy", "none" if test is None else f"{test:.2%}")
         val = metrics.get("val_accuracy")  # None for a refit on every training image
         cols[1].metric("Validation accuracy", "none held out" if val is None else f"{val:.2%}")
-        cols[2].metric("Parameters", f"{run.card.get('params', 0):,}")
-        cols[3].metric("Training time", f"{run.card.get('training', {}).get('wall_time_s', 0):.0f} s")
+        cols[2].metric("Parameters", f"{run.card.get('params') or 0:,}")
+        cols[3].metric("Training time", f"{(run.card.get('training') or {}).get('wall_time_s') or 0:.0f} s")
         with st.expander("Model card"):
             st.json(run.card)
     curves(RunDir(run.path).read_metrics("epoch"), key=f"open_{run.id}")
@@ -436,7 +424,7 @@ with st.container(border=True):
     device = device_settings(task)
     st.markdown("**Data**")
     n_train, classes = data_report(task, options)
-    memory_report(task, options, classes, device, extra)
+    too_big = memory_report(task, options, classes, device, extra)
 
     problems = jobs.check_options(task, options, n_train,
                                   transfer_models.backbone_names() if task == "transfer" else None)
@@ -444,6 +432,8 @@ with st.container(border=True):
         problems.append("no images chosen")
     elif n_train is None:
         problems.append("the data set above cannot be trained on")
+    if too_big:
+        problems.append(too_big)
     if device["device"] == "gpu" and not machine_info().gpus:
         problems.append("device 'gpu' chosen but there is no GPU")
     all_options = options | {k: v for k, v in device.items() if v != "auto"}
@@ -454,10 +444,15 @@ with st.container(border=True):
         st.error(f"Cannot launch: {problem}.", icon=":material/block:")
     if st.button("Launch", type="primary", icon=":material/rocket_launch:", disabled=bool(problems),
                  key="launch"):
-        run_id = manager.start(task, all_options)
-        st.session_state.watch_run = run_id
-        st.toast(f"Run {run_id} launched")
-        time.sleep(0.2)
+        visitor = st.session_state.get("visitor", auth.LOCAL)
+        try:
+            run_id = manager.start(task, all_options, visitor=visitor, cap=auth.visitor_caps(visitor)[0])
+        except jobs.JobError as exc:
+            st.error(str(exc), icon=":material/block:")
+        else:
+            st.session_state.watch_run = run_id
+            st.toast(f"Run {run_id} launched")
+            time.sleep(0.2)
 
 active = any(not r.finished for r in manager.list())
 st.subheader("Current run")

@@ -116,7 +116,8 @@ class Run:
 
     @property
     def finished(self) -> bool:
-        return self.state in FINAL_STATES
+        """Nothing will change it any more: a final state, or damaged (never started or updated)."""
+        return self.state in FINAL_STATES or self.state == DAMAGED
 
     @property
     def has_model(self) -> bool:

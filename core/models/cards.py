@@ -70,6 +70,10 @@ def check_values(card: dict) -> str | None:
             return f"{key} must be text"
     if "params" in card and not _number_or_none(card["params"]):
         return "params must be a number"
+    training = card.get("training")
+    if training is not None and not (isinstance(training, dict)
+                                     and _number_or_none(training.get("wall_time_s"))):
+        return "training.wall_time_s must be a number"
     return None
 
 
