@@ -24,7 +24,8 @@ from core.errors import StudioError
 
 FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF")  # the formats the pages name, nothing else
 FORMAT_NAMES = "JPEG, PNG, WebP, BMP or GIF"
-SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif")
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}  # the photo types the app accepts
+
 MAX_BYTES = 25 * 1024 * 1024  # per photo; the upload widget allows more in total
 MAX_PIXELS = 60_000_000  # decoded pixels after draft(); beyond this we refuse (bomb)
 MAX_DECODED_BYTES = 3 * MAX_PIXELS  # the same limit in memory: 60 MP of 8-bit RGB

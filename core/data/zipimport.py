@@ -23,10 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from core.data.photo import SUFFIXES, check_photo
+from core.data.photo import IMAGE_SUFFIXES, check_photo
 from core.errors import StudioError
 
-IMAGE_SUFFIXES = set(SUFFIXES)
 MAX_BYTES = 500 * 1024 * 1024  # uncompressed total
 MAX_FILES = 20_000
 MAX_ENTRIES = MAX_FILES + 2_000  # files plus folder entries
