@@ -115,7 +115,7 @@ def test_quota_refuses_and_names_the_data_set_unused_longest(roots, monkeypatch)
     Image.fromarray(noise).save(buf, "PNG")  # 270 KB that do not compress
     big = _zip_bytes(_dataset((100, 100), wrap="big") | {f"big/c0/pad{i}.png": buf.getvalue()
                                                           for i in range(4)})
-    with pytest.raises(UploadError, match="quota of 1 MB.*unused the longest is second"):
+    with pytest.raises(UploadError, match="of its 1 MB quota.*unused the longest is second"):
         import_zip(io.BytesIO(big), "third.zip")
     assert sorted(p.name for p in roots["uploads"].iterdir()) == sorted([first.name, "second"])
     uploads.remove("second")

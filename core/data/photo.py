@@ -92,18 +92,32 @@ def _wide_to_l(img: Image.Image) -> Image.Image:
     return out
 
 
-def _to_rgb(img: Image.Image) -> Image.Image:
-    """Any Pillow mode to 8-bit RGB; transparency is laid on white."""
+def _shrink(img: Image.Image, max_side: int) -> Image.Image:
+    """``img`` no larger than ``max_side`` on its long side (RGBA and LA resize premultiplied)."""
+    if max(img.size) > max_side:
+        img = img.copy() if img.readonly else img
+        img.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
+    return img
+
+
+def _to_rgb(img: Image.Image, max_side: int) -> Image.Image:
+    """Any Pillow mode to 8-bit RGB at most ``max_side`` large; transparency is laid on white.
+
+    The common modes shrink before they convert, so a large photo is never copied
+    full-size into RGB (or float): the peak stays near the decoded image itself.
+    """
     if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        return _wide_to_l(img).convert("RGB")
+        return _shrink(_wide_to_l(img), max_side).convert("RGB")
     if img.mode == "P":
         img = img.convert("RGBA") if "transparency" in img.info else img.convert("RGB")
+    if img.mode in ("RGB", "L", "RGBA", "LA"):
+        img = _shrink(img, max_side)
     if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         rgba = img.convert("RGBA")
         white = Image.new("RGB", rgba.size, (255, 255, 255))
         white.paste(rgba, mask=rgba.getchannel("A"))
-        return white
-    return img.convert("RGB")
+        return _shrink(white, max_side)
+    return _shrink(img.convert("RGB"), max_side)
 
 
 def open_image(data: bytes, *, max_side: int = DISPLAY_SIDE, max_pixels: int = MAX_PIXELS,
@@ -161,10 +175,7 @@ def load_photo(source: bytes | str | Path | BinaryIO, *, max_side: int = DISPLAY
     try:
         with img:
             ImageOps.exif_transpose(img, in_place=True)  # no copy when nothing turns
-            out = _to_rgb(img)
-        if max(out.size) > max_side:
-            out.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
-        return out
+            return _to_rgb(img, max_side)
     except PhotoError:
         raise
     except MemoryError:

@@ -167,12 +167,10 @@ def _clean_stale(root: Path) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def _quota_message(needed: int, used: int, quota: int, root: Path) -> str:
+def _quota_message(used: int, quota: int, root: Path) -> str:
     oldest = oldest_unused(root)
-    hint = (f"; remove a data set first (the one unused the longest is {oldest.name})"
-            if oldest else "")
-    return (f"the uploads folder would hold {(used + needed) / 2**20:.0f} MB, over its quota of "
-            f"{quota / 2**20:.0f} MB{hint}")
+    hint = f": remove a data set first (the one unused the longest is {oldest.name})" if oldest else ""
+    return f"the uploads folder holds {used / 2**20:.0f} MB of its {quota / 2**20:.0f} MB quota{hint}"
 
 
 def _digest(source: str | Path | BinaryIO) -> str:
@@ -228,7 +226,7 @@ def import_zip(source: str | Path | BinaryIO, filename: str, *, name: str | None
     used = usage(root)
     room = quota - used
     if room <= 0:
-        raise UploadError(_quota_message(0, used, quota, root))
+        raise UploadError(_quota_message(used, quota, root))
     incoming = root / f"{INCOMING}{secrets.token_hex(6)}"
     incoming.mkdir()
     _inside(root, incoming)
@@ -237,9 +235,10 @@ def import_zip(source: str | Path | BinaryIO, filename: str, *, name: str | None
             report = zipimport.extract_zip(source, incoming / DATA_DIR,
                                            max_bytes=min(zipimport.MAX_BYTES, room))
         except zipimport.ZipDataError as exc:
-            if "MB uncompressed" in str(exc) or "once decompressed" in str(exc):
-                if room < zipimport.MAX_BYTES:
-                    raise UploadError(f"{exc}; {_quota_message(0, used, quota, root)}") from None
+            too_big = "MB uncompressed" in str(exc) or "once decompressed" in str(exc)
+            if too_big and room < zipimport.MAX_BYTES:  # the quota, not the archive limit, said no
+                raise UploadError(f"the archive unpacks to more than the {room / 2**20:.0f} MB left in the "
+                                  f"uploads folder; {_quota_message(used, quota, root)}") from None
             raise
         counts = report.classes
         folders.check_counts(report.root, counts, min_per_class)
