@@ -226,3 +226,24 @@ def test_folder_stamp_sees_images_added_inside_class_folders(tmp_path):
     Image.new("RGB", (4, 4)).save(tmp_path / "a" / "2.png")
     assert os.stat(tmp_path).st_mtime_ns == top  # what the old cache key looked at did not change
     assert folders.stamp(tmp_path) != before
+
+
+def test_runs_setting_pointing_at_a_file_is_one_sentence(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from core import config
+
+    afile = tmp_path / "runs.txt"
+    afile.write_text("not a folder")
+    env = os.environ | {config.RUNS_ENV: str(afile), "PYTHONPATH": str(config.PROJECT_ROOT)}
+    for command in (["core.jobs", "list"], ["core.datasets", "list"]):
+        done = subprocess.run([sys.executable, "-m", *command], cwd=config.PROJECT_ROOT, env=env,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr == f"error: {config.RUNS_ENV} points at {afile}, which is a file, not a folder\n"
+    env[config.RUNS_ENV] = "x" * 5000  # (an environment cannot hold a NUL byte; config refuses one too)
+    done = subprocess.run([sys.executable, "-m", "core.jobs", "list"], cwd=config.PROJECT_ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "not a usable path" in done.stderr and "Traceback" not in done.stderr
