@@ -10,7 +10,7 @@ from core.rundir import RunDir
 
 STATE_ICONS = {"queued": ":material/schedule:", "running": ":material/autorenew:",
                "succeeded": ":material/check_circle:", "failed": ":material/error:",
-               "stopped": ":material/stop_circle:"}
+               "stopped": ":material/stop_circle:", "damaged": ":material/broken_image:"}
 
 
 @st.cache_resource
@@ -122,15 +122,18 @@ def runs_table(runs: list[jobs.Run]) -> None:
 
 def open_run(run: jobs.Run) -> None:
     st.markdown(f"#### {run.id}")
+    if run.damaged:
+        st.warning(run.damaged, icon=":material/broken_image:")
     st.code(run.command() or "(started by hand)", language="bash")
-    if run.card:
-        metrics = run.card.get("metrics", {})
+    if run.card:  # its types are checked (core.models.cards.check_values); values may be None
+        metrics = run.card.get("metrics") or {}
         cols = st.columns(4)
-        cols[0].metric("Test accuracy", f"{metrics.get('test_accuracy', 0):.2%}")
+        test = run.test_accuracy
+        cols[0].metric("Test accuracy", "none" if test is None else f"{test:.2%}")
         val = metrics.get("val_accuracy")  # None for a refit on every training image
         cols[1].metric("Validation accuracy", "none held out" if val is None else f"{val:.2%}")
-        cols[2].metric("Parameters", f"{run.card.get('params', 0):,}")
-        cols[3].metric("Training time", f"{run.card.get('training', {}).get('wall_time_s', 0):.0f} s")
+        cols[2].metric("Parameters", f"{run.card.get('params') or 0:,}")
+        cols[3].metric("Training time", f"{(run.card.get('training') or {}).get('wall_time_s') or 0:.0f} s")
         with st.expander("Model card"):
             st.json(run.card)
     curves(RunDir(run.path).read_metrics("epoch"), key=f"open_{run.id}")
