@@ -38,12 +38,16 @@ def test_one_not_sure_threshold_for_digits_and_photos():
     assert not [p.name for p in pages.glob("*.py") if "UNSURE_BELOW =" in p.read_text()]
 
 
-def test_calculator_picks_the_gpu_the_user_chose(isolated, monkeypatch):
+def test_calculator_picks_the_gpu_the_user_chose(isolated, monkeypatch, request):
     """The Calculator indexed the unfiltered GPU list with an index from the filtered one."""
     gpus = [machine.GPU("No-size GPU"), machine.GPU("Big GPU", memory_mb=16_000)]
+    from ui import common
+
     real = machine.machine_info()
     monkeypatch.setattr(machine, "machine_info", lambda: machine.MachineInfo(
         real.python, real.tensorflow, real.keras, real.cpu_count, gpus=gpus))
+    common.machine_info.clear()  # the pages cache it per process: forget it now and after the test
+    request.addfinalizer(common.machine_info.clear)
     at = AppTest.from_file(str(config.PROJECT_ROOT / "app.py"), default_timeout=120).run()
     at.switch_page("app_pages/calculator.py").run()
     assert not at.exception, [e.message for e in at.exception]
@@ -84,12 +88,10 @@ def test_mixed_precision_is_resolved_by_one_rule():
     assert [resolve_mixed(c, gpu) for c in ("auto", "on", "off")] == [True, True, False]
 
 
-def test_an_upload_name_is_a_slug_inside_the_uploads_folder():
+def test_an_upload_name_is_a_slug():
     """The page built the unpack folder from the client's file name (``../flowers/evil.zip``)."""
-    from core.data import zipimport
+    from core.data import uploads
 
-    assert zipimport.slug("../flowers/evil.zip") == "evil"
-    assert zipimport.slug("/tmp/x y!.zip") == "x-y"
-    assert zipimport.slug("..") == "upload"
-    folder = zipimport.upload_folder("../../etc/passwd.zip", b"data")
-    assert folder.parent.name == "uploads" and folder.name.startswith("passwd-")
+    assert uploads.slug("../flowers/evil.zip") == "evil"
+    assert uploads.slug("/tmp/x y!.zip") == "x-y"
+    assert uploads.slug("..") == "upload"
