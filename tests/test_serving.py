@@ -133,5 +133,23 @@ def test_visitor_caps_on_uploads(isolated):
     with pytest.raises(uploads.UploadError, match="limit is 1 per visitor"):
         uploads.import_zip(_zip((4, 5, 6)), "b.zip", visitor="v1", visitor_cap=1)
     assert list((config.uploads_root()).glob(".incoming-*")) == []
-    uploads.import_zip(_zip((4, 5, 6)), "b.zip", visitor="v2", visitor_cap=1)
+    other, _ = uploads.import_zip(_zip((4, 5, 6)), "b.zip", visitor="v2", visitor_cap=1)
     assert len(uploads.list_uploads()) == 2
+    with pytest.raises(uploads.UploadError, match="not uploaded by you"):
+        uploads.remove(other.name, visitor="v1")
+    uploads.remove(other.name, visitor="v2")
+    assert len(uploads.list_uploads()) == 1
+
+
+def test_on_a_network_only_the_owner_stops_or_deletes_a_run(isolated, monkeypatch):
+    monkeypatch.setattr(Jobs, "_launch", lambda self, run: None)  # queue only
+    jobs = Jobs(max_concurrent=1)
+    mine = jobs.start("mnist", {"epochs": 1}, visitor="v1", cap=3)
+    theirs = jobs.start("mnist", {"epochs": 1})  # queued on 127.0.0.1 or the command line
+    for action in (jobs.stop, jobs.delete):
+        with pytest.raises(JobError, match="not queued by you"):
+            action(theirs, visitor="v1")
+    jobs.stop(mine, visitor="v1")
+    jobs.delete(mine, visitor="v1")
+    jobs.delete(theirs)  # no visitor: the local user may
+    assert jobs.list() == []

@@ -71,7 +71,8 @@ def _delete(found: list[uploads.Upload]) -> None:
     if cols[2].button("Delete set", icon=":material/delete:", disabled=not (name and sure),
                       key="upload_delete"):
         try:
-            uploads.remove(name)
+            visitor = st.session_state.get("visitor", auth.LOCAL)
+            uploads.remove(name, visitor=None if visitor == auth.LOCAL else visitor)
             st.toast(f"Deleted {name}")
         except StudioError as exc:
             st.error(str(exc), icon=":material/error:")

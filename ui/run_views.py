@@ -7,6 +7,7 @@ import streamlit as st
 
 from core import jobs
 from core.rundir import RunDir
+from ui import auth
 
 STATE_ICONS = {"queued": ":material/schedule:", "running": ":material/autorenew:",
                "succeeded": ":material/check_circle:", "failed": ":material/error:",
@@ -16,6 +17,12 @@ STATE_ICONS = {"queued": ":material/schedule:", "running": ":material/autorenew:
 @st.cache_resource
 def get_jobs(runs_root: str) -> jobs.Jobs:
     return jobs.Jobs(runs_root)
+
+
+def _owner() -> str | None:
+    """The visitor whose runs these are when the app serves a network; None on 127.0.0.1 (anyone)."""
+    visitor = st.session_state.get("visitor", auth.LOCAL)
+    return None if visitor == auth.LOCAL else visitor
 
 
 # --- live view --------------------------------------------------------------------------
@@ -78,8 +85,11 @@ def live_view(manager: jobs.Jobs) -> None:
     if run.state == "running":
         if st.button("Stop", icon=":material/stop:", key=f"stop_{run.id}",
                      help="Ends after the current batch; the checkpoint and a model are saved"):
-            manager.stop(run.id)
-            st.toast("Stop requested: the run saves its checkpoint and ends.")
+            try:
+                manager.stop(run.id, visitor=_owner())
+                st.toast("Stop requested: the run saves its checkpoint and ends.")
+            except jobs.JobError as exc:
+                st.error(str(exc), icon=":material/block:")
     if run.error:
         st.error(f"**{run.state}**: {run.error}", icon=":material/error:")
     if run.finished and run.has_model:
@@ -175,7 +185,7 @@ def past_runs(manager: jobs.Jobs, runs: list[jobs.Run]) -> None:
     if st.button("Delete selected", icon=":material/delete:", disabled=not (chosen and confirm)):
         for run in chosen:
             try:
-                manager.delete(run.id)
+                manager.delete(run.id, visitor=_owner())
                 st.toast(f"Deleted {run.id}")
             except jobs.JobError as exc:
                 st.error(str(exc), icon=":material/error:")

@@ -141,9 +141,14 @@ def get(name: str, root: Path | None = None) -> Upload:
     return _read(path)
 
 
-def remove(name: str, root: Path | None = None) -> None:
-    """Delete one uploaded data set and everything in it."""
+def remove(name: str, root: Path | None = None, visitor: str | None = None) -> None:
+    """Delete one uploaded data set and everything in it.
+
+    With a ``visitor`` (the app served to a network), only a set they uploaded.
+    """
     upload = get(name, root)
+    if visitor is not None and upload.visitor != visitor:
+        raise UploadError(f"{name} was not uploaded by you: only its owner can delete it")
     shutil.rmtree(upload.path)
 
 

@@ -348,8 +348,20 @@ class Jobs:
         return out
 
     # stop and delete -------------------------------------------------------
-    def stop(self, run_id: str) -> None:
+    def _check_owner(self, run_id: str, visitor: str | None) -> None:
+        """With a ``visitor`` (the app served to a network), only runs they queued may be changed."""
+        if visitor is None:
+            return
+        try:
+            owner = read_json(self.run_dir(run_id).path / JOB_FILE, default={}).get("visitor")
+        except JsonFileError:
+            owner = None
+        if owner != visitor:
+            raise JobError(f"run {run_id} was not queued by you: only its owner can stop or delete it")
+
+    def stop(self, run_id: str, visitor: str | None = None) -> None:
         """Ask a run to end gracefully: it saves its checkpoint and ends as ``stopped``."""
+        self._check_owner(run_id, visitor)
         run = self.run_dir(run_id)
         status = run.read_status()
         if status.get("state") == "queued":
@@ -363,7 +375,8 @@ class Jobs:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
 
-    def delete(self, run_id: str) -> None:
+    def delete(self, run_id: str, visitor: str | None = None) -> None:
+        self._check_owner(run_id, visitor)
         run = self.run_dir(run_id)
         status = run.read_status()
         if status.get("state") == "running" and self._is_alive(status):
