@@ -3,12 +3,15 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
+# Who can reach the app: this machine only. Serving to a network is explicit and needs a
+# password (CNN_STUDIO_PASSWORD or password in .streamlit/secrets.toml): make run HOST=0.0.0.0
+HOST ?= 127.0.0.1
 # Data root: ../shared/data beside the checkout when present (dev machines, CI), else ./data.
 SHARED := $(abspath ../shared/data)
 export CNN_STUDIO_DATA ?= $(if $(wildcard $(SHARED)),$(SHARED),$(CURDIR)/data)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-fast install install-dev browser lint clean
+.PHONY: run dev test test-fast install install-dev browser lint clean
 
 $(VENV)/.runtime: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +32,13 @@ browser:
 	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
 
 run: install
-	$(PY) -m streamlit run app.py --server.port $(PORT)
+	@$(PY) -m ui.auth $(HOST)
+	$(PY) -m streamlit run app.py --server.address $(HOST) --server.port $(PORT)
+
+# Development: full error details in the browser (off for everyone else).
+dev: install
+	$(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) \
+		--client.showErrorDetails full
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .

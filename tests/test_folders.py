@@ -60,7 +60,7 @@ def test_scan_skips_bad_files_and_finds_nested_ones(messy):
     skipped = dict(result.skipped)
     assert set(skipped) == {"red/broken.jpg", "red/notes.jpg"}
     assert "truncated" in skipped["red/broken.jpg"].lower()
-    assert "identify" in skipped["red/notes.jpg"]
+    assert "not an image we can read" in skipped["red/notes.jpg"]
     assert "skipped 2 file(s)" in result.report()
 
 

@@ -1,18 +1,15 @@
 """In Chromium: launch a short MNIST run from the Train page, watch it end, then predict with it on Draw."""
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from core.data.mnist import FILES, write_idx
 from core.jobs import Jobs
-from tests.conftest import ROOT, _free_port, _wait_http, screenshot, wait_for_app
+from tests.conftest import new_tab, running_streamlit, screenshot, wait_for_app
 from tests.fixtures.drawing import DIGITS, draw
 from tests.fixtures.mnist import _digits
 
@@ -30,35 +27,14 @@ def train_server(tmp_path_factory):
     for key, array in {"train_images": x_tr, "train_labels": y_tr,
                        "test_images": x_te, "test_labels": y_te}.items():
         write_idx(mnist / FILES[key], array)
-    runs = base / "runs"
-    port = _free_port()
-    env = os.environ | {"CNN_STUDIO_DATA": str(base / "data"), "CNN_STUDIO_RUNS": str(runs),
-                        "PYTHONUNBUFFERED": "1"}
-    log = open(base / "streamlit.log", "w+")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--server.port", str(port)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_http(url + "/_stcore/health", proc)
-        yield {"url": url, "runs": runs, "log": base / "streamlit.log"}
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=15)
-        log.close()
-        for run in Jobs(runs).list():  # runs live in their own sessions: end any left over
-            if not run.finished and run.status.get("supervisor_pid"):
-                os.killpg(run.status["supervisor_pid"], signal.SIGKILL)
+    with running_streamlit(base / "runs", base, env={"CNN_STUDIO_DATA": str(base / "data")}) as server:
+        yield server
 
 
 @pytest.fixture
 def train_page(browser, train_server):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    yield page
-    context.close()
+    with new_tab(browser) as tab:
+        yield tab
 
 
 def _fill(page, label, value, expect):
@@ -160,7 +136,7 @@ def test_the_terminal_stays_quiet_through_every_page(train_page, train_server):
     page.get_by_role("option", name="best: Best single CNN").click()
     _command_shows(page, "--arch best")
     wait_for_app(page)
-    log = train_server["log"].read_text()
+    log = Path(train_server["log"]).read_text()
     noisy = [line for line in log.splitlines()
              if any(word in line for word in ("Traceback", "Warning", "WARNING", "Error", "error:"))]
     assert not noisy, "\n".join(noisy[:20])

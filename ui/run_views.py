@@ -12,16 +12,23 @@ from core import fmt, jobs
 from core.errors import StudioError
 from core.models import export
 from core.rundir import RunDir
+from ui import auth
 from ui.common import use_it_now
 
 STATE_ICONS = {"queued": ":material/schedule:", "running": ":material/autorenew:",
                "succeeded": ":material/check_circle:", "failed": ":material/error:",
-               "stopped": ":material/stop_circle:"}
+               "stopped": ":material/stop_circle:", "damaged": ":material/broken_image:"}
 
 
 @st.cache_resource
 def get_jobs(runs_root: str) -> jobs.Jobs:
     return jobs.Jobs(runs_root)
+
+
+def _owner() -> str | None:
+    """The visitor whose runs these are when the app serves a network; None on 127.0.0.1 (anyone)."""
+    visitor = st.session_state.get("visitor", auth.LOCAL)
+    return None if visitor == auth.LOCAL else visitor
 
 
 # --- live view --------------------------------------------------------------------------
@@ -163,8 +170,11 @@ def live_view(manager: jobs.Jobs) -> None:
     if run.state == "running" and not progress["stopping"]:
         if st.button("Stop", icon=":material/stop:", key=f"stop_{run.id}",
                      help="Ends after the current batch; the checkpoint and a model are saved"):
-            manager.stop(run.id)
-            st.toast("Stop requested: the run saves its checkpoint and ends.")
+            try:
+                manager.stop(run.id, visitor=_owner())
+                st.toast("Stop requested: the run saves its checkpoint and ends.")
+            except jobs.JobError as exc:
+                st.error(str(exc), icon=":material/block:")
     if run.finished and run.has_model:
         take_it_home(run, key=f"live_{run.id}")
     curves(progress["epochs"], key=f"live_{run.id}", batches=RunDir(run.path).read_metrics("batch"))
@@ -202,15 +212,17 @@ def runs_table(runs: list[jobs.Run]) -> None:
 
 def open_run(run: jobs.Run) -> None:
     st.markdown(f"#### {run.id}")
+    if run.damaged:
+        st.warning(run.damaged, icon=":material/broken_image:")
     st.code(run.command() or "(started by hand)", language="bash")
-    if run.card:
-        metrics = run.card.get("metrics", {})
+    if run.card:  # its types are checked (core.models.cards.check_values); values may be None
+        metrics = run.card.get("metrics") or {}
         cols = st.columns(4)
-        cols[0].metric("Test accuracy", fmt.pct(metrics.get("test_accuracy")))
+        cols[0].metric("Test accuracy", fmt.pct(run.test_accuracy))
         val = metrics.get("val_accuracy")  # None for a refit on every training image
         cols[1].metric("Validation accuracy", "none held out" if val is None else fmt.pct(val))
         cols[2].metric("Parameters", fmt.count(run.card.get("params")))
-        fit = run.card.get("training", {}).get("wall_time_s")
+        fit = (run.card.get("training") or {}).get("wall_time_s")
         cols[3].metric("Run time", fmt.duration(run.duration_s),
                        help=f"Start to end, as in the runs table; training itself: {fmt.duration(fit)}")
         with st.expander("Model card"):
@@ -258,7 +270,7 @@ def past_runs(manager: jobs.Jobs, runs: list[jobs.Run]) -> None:
     if st.button("Delete selected", icon=":material/delete:", disabled=not (chosen and confirm)):
         for run in chosen:
             try:
-                manager.delete(run.id)
+                manager.delete(run.id, visitor=_owner())
                 st.toast(f"Deleted {run.id}")
             except jobs.JobError as exc:
                 st.error(str(exc), icon=":material/error:")
