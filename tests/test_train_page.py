@@ -151,8 +151,8 @@ def test_zip_upload_is_checked_then_unpacked_under_the_uploads_folder(isolated):
     assert not at.exception
     assert any("evil.zip: refused" in e and "outside" in e for e in _errors(at)), _errors(at)
     assert at.session_state["zip_generation"] == 1  # the refused file is dropped from the widget
-    _upload(at, "few.zip", _set(40))
-    assert any("at least 100 usable images" in e for e in _errors(at)), _errors(at)
+    _upload(at, "few.zip", _set(2))  # fewer than one image each for training, validation and test
+    assert any("at least 3 usable images" in e and "ants has 2" in e for e in _errors(at)), _errors(at)
     assert _launch(at).disabled and not (uploads.exists() and any(uploads.iterdir()))
 
     _upload(at, "../flowers/evil.zip", _set(100))  # a name that was a path: now only a slug
