@@ -43,7 +43,7 @@ def load_model(path: str | Path):
             core.import_tensorflow()
             import keras
 
-            import core.models.augment  # noqa: F401 - registers RandomAffine for models that hold it
+            from core.models import augment  # noqa: F401 - registers RandomAffine for models that hold it
 
             try:
                 model = keras.saving.load_model(path, compile=False)
