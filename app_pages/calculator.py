@@ -129,25 +129,27 @@ st.plotly_chart(fig, key="calc_chart")
 
 st.subheader("Does it fit a GPU?")
 info = machine_info()
-choices = [f"{g.name} ({g.memory_mb:,} MiB)" for g in info.gpus if g.memory_mb] + ["Type a size"]
+known = [g for g in info.gpus if g.memory_bytes]  # the choices and the sizes come from one list
+choices = [f"{g.name} ({mb(g.memory_bytes)})" for g in known] + ["Type a size"]
 pick = st.selectbox("GPU", choices, key="calc_gpu",
                     help="GPUs detected on this machine, or any size you type")
 if pick == "Type a size":
     gpu_gb = st.number_input("GPU memory (GB, 10^9 bytes)", 0.1, 1000.0, 16.0, step=1.0, key="calc_gpu_gb")
     capacity = gpu_gb * 1e9
 else:
-    capacity = info.gpus[choices.index(pick)].memory_mb * 2**20
-fits = t["training_bytes"] <= capacity
+    capacity = known[choices.index(pick)].memory_bytes
+fits = memory.fits(t["training_bytes"], capacity)
 largest = memory.max_batch(report, capacity)
 verdict = (f"Training with batch {batch} needs {mb(t['training_bytes'])} of {mb(capacity)}: "
-           f"{'it fits' if fits else 'it does not fit'}. The largest batch that fits is {largest:,}.")
+           f"{'it fits' if fits else 'it does not fit'} (runs plan on at most {memory.FIT_MARGIN:.0%} of a "
+           f"device's memory; the rest is framework workspace). The largest batch that fits is {largest:,}.")
 (st.success if fits else st.error)(verdict, icon=":material/check_circle:" if fits else ":material/error:")
 
 st.markdown("**Out-of-memory remedies, computed for this model**")
 remedies = pd.DataFrame(memory.remedies((h, w, c), layers, dtype, batch, optimizer))
 remedies["training MB"] = remedies["training_bytes"] / memory.MB
 remedies["saves MB"] = remedies["saving"] / memory.MB
-remedies["fits"] = remedies["training_bytes"].map(lambda b: None if pd.isna(b) else bool(b <= capacity))
+remedies["fits"] = remedies["training_bytes"].map(lambda b: None if pd.isna(b) else memory.fits(b, capacity))
 st.dataframe(remedies[["remedy", "training MB", "saves MB", "fits", "how"]], hide_index=True,
              key="calc_remedies",
              column_config={"training MB": st.column_config.NumberColumn(format="%.2f"),

@@ -4,12 +4,12 @@ import streamlit as st
 
 from core.data import photo
 from core.inference import photos as classify
+from core.inference import unsure
 from core.inference.digits import ModelLoadError
 from ui.common import model_picker
 
 TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif"]
 TOP_K = 5
-UNSURE_BELOW = 0.5  # top probability under this: say the model is unsure
 
 
 def bar_chart(result: classify.PhotoResult, key: str) -> None:
@@ -33,7 +33,7 @@ def show(model, result: classify.PhotoResult, index: int) -> None:
         with right:
             st.markdown(f"#### {name.replace('_', ' ').capitalize()} · {p:.1%}")
             st.caption(result.name)
-            if p < UNSURE_BELOW:
+            if unsure(p):
                 st.warning("Not sure: the photo may show none of this model's classes.",
                            icon=":material/help:")
             bar_chart(result, key=f"bars_{index}")

@@ -1,14 +1,10 @@
 """Parameter counts of keras.applications models built with weights=None, cached for the Theory page.
 
-Run: .venv/bin/python bench/architecture_params.py   (writes assets/theory/architecture_params.json)
+Run: .venv/bin/python -m bench.architecture_params   (writes assets/theory/architecture_params.json)
 Building each model takes a few seconds on a CPU; the page reads the JSON instead.
 tests/test_theory.py rebuilds the cheap ones and checks the JSON still matches.
 """
-import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import core  # noqa: E402
 

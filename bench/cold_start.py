@@ -1,6 +1,6 @@
 """Cold start: seconds from `streamlit run app.py` to the home page rendered in Chromium.
 
-    python bench/cold_start.py [--runs 3]
+    python -m bench.cold_start [--runs 3]
 """
 from __future__ import annotations
 

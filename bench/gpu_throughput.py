@@ -1,6 +1,6 @@
 """Training throughput on this machine's accelerator, float32 against mixed_float16.
 
-    KERAS_BACKEND=jax python bench/gpu_throughput.py     # or the TensorFlow backend
+    KERAS_BACKEND=jax python -m bench.gpu_throughput     # or the TensorFlow backend
 
 For the MNIST `best` CNN and the flowers transfer model (MobileNetV2 alpha 0.5 at
 224 px, top 50 backbone layers unfrozen), it times `model.fit` on random inputs of
@@ -10,11 +10,7 @@ epoch time of the real training split. The first epoch (compilation) is not time
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script from anywhere
 
 import keras
 import numpy as np

@@ -71,9 +71,9 @@ best=$("$PYTHON" -c "import json,sys; print(json.load(open(sys.argv[1]))['best_s
 kept=$("$PYTHON" -c "import json,sys; print(json.load(open(sys.argv[1]))['ensemble_kept'])" \
   "$OUT/ensemble/selection.json")
 echo "ship (on the dev machine, after copying OUT_DIR back):"
-echo "  .venv/bin/python bench/ship_mnist.py $best mnist_best"
+echo "  .venv/bin/python -m bench.ship $best mnist_best"
 if [ "$kept" = True ]; then
-  echo "  .venv/bin/python bench/ship_mnist.py $OUT/ensemble mnist_ensemble"
+  echo "  .venv/bin/python -m bench.ship $OUT/ensemble mnist_ensemble"
 else
   echo "  (ensemble did not beat the best single member on validation: do not ship it)"
 fi

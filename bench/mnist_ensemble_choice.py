@@ -14,8 +14,6 @@ import glob
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 import core
 
 core.import_tensorflow()

@@ -35,3 +35,27 @@ def import_tensorflow():
             import keras  # noqa: F401
             import tensorflow  # noqa: F401
     return sys.modules["tensorflow"]
+
+
+def keras_backend_name() -> str:
+    """The backend Keras will pick, read the way Keras reads it, without importing Keras."""
+    name = os.environ.get("KERAS_BACKEND")
+    if not name:
+        import json
+        from pathlib import Path
+
+        conf = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "keras.json"
+        try:
+            name = json.loads(conf.read_text()).get("backend")
+        except (OSError, ValueError, AttributeError):
+            name = None
+    return name or "tensorflow"
+
+
+def import_keras():
+    """Keras on its configured backend; TensorFlow is imported (quietly) only when it is that backend."""
+    if keras_backend_name() == "tensorflow":
+        import_tensorflow()
+    import keras
+
+    return keras

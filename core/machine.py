@@ -14,15 +14,13 @@ from pathlib import Path
 
 import core
 from core import config
+from core.data.mnist import FILES
+from core.data.photo import IMAGE_SUFFIXES
 from core.models.cards import ModelEntry, find_models
 
-MNIST_FILES = (
-    "train-images-idx3-ubyte.gz",
-    "train-labels-idx1-ubyte.gz",
-    "t10k-images-idx3-ubyte.gz",
-    "t10k-labels-idx1-ubyte.gz",
-)
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
+MNIST_FILES = tuple(FILES.values())
+MIB = 2**20  # nvidia-smi reports MiB
+MIXED_MIN_CC = 7.0  # float16 tensor cores arrive with compute capability 7.0 (Volta)
 
 
 @dataclass
@@ -30,6 +28,11 @@ class GPU:
     name: str
     memory_mb: int | None = None
     compute_capability: str | None = None
+
+    @property
+    def memory_bytes(self) -> int | None:
+        """Total memory in bytes (the one conversion from nvidia-smi's MiB)."""
+        return self.memory_mb * MIB if self.memory_mb else None
 
 
 @dataclass
@@ -54,6 +57,11 @@ class MachineInfo:
 
     def as_dict(self) -> dict:
         return asdict(self) | {"device": self.device}
+
+    def smallest_gpu_bytes(self) -> int | None:
+        """Memory of the smallest GPU (a data-parallel run is bound by it), in bytes; None if unknown."""
+        sizes = [g.memory_bytes for g in self.gpus if g.memory_bytes]
+        return min(sizes) if sizes else None
 
 
 def _nvidia_memory_mb() -> list[int]:
@@ -85,8 +93,7 @@ def machine_info() -> MachineInfo:
             memory_mb=memory[index] if index < len(memory) else None,
             compute_capability=f"{cc[0]}.{cc[1]}" if cc else None,
         ))
-    # float16 tensor cores arrive with compute capability 7.0 (Volta).
-    mixed = any(g.compute_capability and float(g.compute_capability) >= 7.0 for g in gpus)
+    mixed = any(g.compute_capability and float(g.compute_capability) >= MIXED_MIN_CC for g in gpus)
     return MachineInfo(
         python=platform.python_version(),
         tensorflow=tf.__version__,
@@ -141,3 +148,45 @@ def datasets(root: Path | None = None) -> list[DatasetStatus]:
 def models(task: str | None = None) -> list[ModelEntry]:
     """Shipped and user-trained models, from their cards (broken ones flagged)."""
     return find_models(config.models_dir(), config.runs_root(), task)
+
+
+def hardware() -> dict:
+    """Where this process computes, for model cards: the backend's GPUs and the CPU."""
+    import sys
+
+    keras = core.import_keras()
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpus: list[str] = []
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        tf = sys.modules["tensorflow"]
+        for dev in tf.config.list_physical_devices("GPU"):
+            gpus.append(tf.config.experimental.get_device_details(dev).get("device_name", dev.name))
+    elif backend == "jax":
+        import jax
+
+        gpus = [d.device_kind for d in jax.devices() if d.platform == "gpu"]
+    return {"device": "GPU" if gpus else "CPU", "gpus": gpus, "cpu": cpu, "cpu_count": os.cpu_count(),
+            "platform": platform.platform()}
+
+
+def versions() -> dict:
+    """Library versions for model cards, on whichever Keras backend is in use."""
+    import sys
+
+    import numpy as np
+
+    keras = core.import_keras()
+    out = {"python": platform.python_version(), "keras": keras.__version__,
+           "keras_backend": keras.backend.backend(), "numpy": np.__version__}
+    for lib in ("tensorflow", "jax", "jaxlib"):
+        if lib in sys.modules:
+            out[lib] = getattr(sys.modules[lib], "__version__", None)
+    return out

@@ -20,11 +20,25 @@ import os
 import time
 from pathlib import Path
 
-from core.io import atomic_write_json
+from core.io import _json_default, atomic_write_json
 from core.models.cards import RUN_CARD
 
+JOB_FILE = "job.json"  # what core.jobs was asked to run; config.json is the task's own record
 STATES = ("queued", "running", "succeeded", "failed", "stopped")
 FINAL_STATES = ("succeeded", "failed", "stopped")
+
+
+def holds_only_run_files(path: str | Path) -> bool:
+    """Every entry is one a run writes (a folder prepared for a run, e.g. with a STOP already)."""
+    names = {"config.json", "status.json", "metrics.jsonl", "log.txt", "STOP", "checkpoints", "model.keras",
+             RUN_CARD, JOB_FILE, "split.json"}
+    return all(entry.name in names or entry.name.startswith(".") for entry in Path(path).iterdir())
+
+
+def is_run_folder(path: str | Path) -> bool:
+    """A folder that core.jobs or core.train made (so a run may write into it again)."""
+    path = Path(path)
+    return any((path / name).is_file() for name in (JOB_FILE, "status.json", "config.json"))
 
 
 class RunDir:
@@ -129,15 +143,6 @@ def _read_json(path: Path) -> dict | None:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return None
-
-
-def _json_default(value):
-    # numpy scalars and arrays from Keras logs
-    if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
-        return value.item()
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    return str(value)
 
 
 def save_clean_model(model, path: str | Path) -> None:

@@ -19,6 +19,9 @@ ARTIFACTS = ROOT / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
+# Fixtures shared across test files live in tests/fixtures/ and are registered here.
+pytest_plugins = ("tests.fixtures.mnist",)
+
 
 @pytest.fixture
 def isolated(tmp_path, monkeypatch):
@@ -107,11 +110,20 @@ def browser():
 
 @pytest.fixture
 def page(browser, streamlit_server):
+    """A fresh browser tab; the test fails if the page it leaves shows a Streamlit exception box."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(60_000)
     yield page
+    shown = page.locator("[data-testid='stException']")
+    errors = [shown.nth(i).inner_text()[:300] for i in range(shown.count())]
     context.close()
+    assert not errors, f"the page showed an exception: {errors}"
+
+
+def page_exceptions(at) -> list[str]:
+    """Exception boxes an AppTest run shows (tests assert this is empty)."""
+    return [e.message for e in at.exception]
 
 
 def screenshot(page, name: str) -> Path:

@@ -12,11 +12,14 @@ import sys
 
 import keras
 import numpy as np
+import pytest
 
 from core.config import PROJECT_ROOT
 from core.rundir import RunDir
 from core.training.devices import CPU_REPLICAS_ENV
-from tests.test_jobs import _digits, mnist_like  # noqa: F401 - the fixture
+from tests.fixtures.mnist import _digits
+
+pytestmark = pytest.mark.slow  # trains real models or runs real training processes
 
 ARGS = ["mnist", "--arch", "seed", "--epochs", "3", "--batch-size", "32", "--limit", "400"]
 
@@ -39,7 +42,7 @@ def _check_model(run: RunDir) -> dict:
     return status | {"card": card}
 
 
-def test_mirrored_strategy_over_two_logical_cpus(mnist_like, tmp_path):  # noqa: F811
+def test_mirrored_strategy_over_two_logical_cpus(mnist_like, tmp_path):
     proc = _train(tmp_path / "m", {CPU_REPLICAS_ENV: "2"})
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, out
@@ -58,7 +61,7 @@ def _free_ports(n):
     return ports
 
 
-def test_multi_worker_mirrored_strategy_with_two_local_workers(mnist_like, tmp_path):  # noqa: F811
+def test_multi_worker_mirrored_strategy_with_two_local_workers(mnist_like, tmp_path):
     workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
     procs = [_train(tmp_path / f"w{i}", {"TF_CONFIG": json.dumps(
         {"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}})}) for i in range(2)]

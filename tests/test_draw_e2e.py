@@ -1,22 +1,15 @@
 """The Draw page in Chromium: mouse strokes on the real canvas, read by the best shipped model."""
-import math
 import time
 
 import pytest
 
 from core import machine as system
 from tests.conftest import ARTIFACTS, IN_CI, screenshot, wait_for_app
+from tests.fixtures.drawing import DIGITS, draw
 
 pytestmark = pytest.mark.browser
 
 # Strokes in canvas pixels (280x280), the way a person draws each digit; one list per stroke.
-DIGITS = {
-    1: [[(150, 45), (140, 240)]],
-    7: [[(85, 55), (200, 55), (120, 240)]],
-    0: [[(140 + 60 * math.sin(t / 20 * 2 * math.pi), 140 - 95 * math.cos(t / 20 * 2 * math.pi))
-         for t in range(21)]],
-    4: [[(150, 40), (80, 170), (215, 170)], [(175, 100), (175, 245)]],
-}
 PROMPT = "Draw a digit on the black canvas"
 
 
@@ -28,19 +21,6 @@ def shipped_model():
             pytest.fail("no shipped MNIST model in assets/models: the Draw page cannot be tested")
         pytest.skip("no shipped MNIST model yet (assets/models/mnist_*.keras)")
     return max(shipped, key=lambda m: m.test_accuracy or 0.0)
-
-
-def draw(page, canvas, strokes):
-    """Mouse strokes on the canvas: move, press, move in small steps, release."""
-    box = canvas.bounding_box()
-    for stroke in strokes:
-        x, y = stroke[0]
-        page.mouse.move(box["x"] + x, box["y"] + y)
-        page.mouse.down()
-        for x, y in stroke[1:]:
-            page.mouse.move(box["x"] + x, box["y"] + y, steps=8)
-        if stroke is not strokes[-1]:
-            page.mouse.up()
 
 
 def test_drawn_digits_are_recognised(page, streamlit_server, shipped_model):

@@ -5,7 +5,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core import config
-from tests.test_draw_helpers import canvas_png_state, canvas_with, train_shape_model, write_card
+from tests.fixtures.drawing import canvas_png_state, canvas_with, train_shape_model, write_card
 
 TIMEOUT = 120
 CANVAS_KEY = "draw_canvas_0"
@@ -97,7 +97,7 @@ def test_no_model_at_all_says_how_to_get_one(isolated):
 
 def test_low_confidence_says_not_sure(isolated):
     """A model with all-zero weights gives 10% to every digit: the page must not pretend."""
-    from tests.test_draw_helpers import tiny_cnn
+    from tests.fixtures.drawing import tiny_cnn
 
     model = tiny_cnn("flat")
     model.set_weights([w * 0 for w in model.get_weights()])

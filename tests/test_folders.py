@@ -1,7 +1,6 @@
 """Image folders: scanning by content, errors, the stratified split, the tf.data pipeline."""
 from __future__ import annotations
 
-import io
 import os
 
 import numpy as np
@@ -9,32 +8,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from core.data import folders
-
-COLOURS = {"red": (220, 40, 40), "green": (40, 200, 40), "blue": (40, 60, 230)}
-
-
-def make_shapes(root, per_class=100, size=48, seed=0, classes=COLOURS):
-    """One folder per class: a large coloured shape on a dark random background."""
-    rng = np.random.default_rng(seed)
-    for index, (name, colour) in enumerate(classes.items()):
-        folder = root / name
-        folder.mkdir(parents=True, exist_ok=True)
-        for i in range(per_class):
-            img = Image.new("RGB", (size, size), tuple(int(v) for v in rng.integers(0, 60, 3)))
-            draw = ImageDraw.Draw(img)
-            x, y = (int(v) for v in rng.integers(0, size // 4, 2))
-            r = int(rng.integers(size // 2, size - size // 8))
-            box = [(x, y), (min(size - 1, x + r), min(size - 1, y + r))]
-            shape = [draw.ellipse, draw.rectangle, draw.rectangle][index % 3]
-            shape(box, fill=colour)
-            img.save(folder / f"{i:03d}.png")
-    return root
-
-
-def jpeg_bytes(size=(32, 32), colour=(200, 100, 50)) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", size, colour).save(buf, "JPEG")
-    return buf.getvalue()
+from tests.fixtures.images import COLOURS, jpeg_bytes, make_shapes  # noqa: F401
 
 
 @pytest.fixture

@@ -9,32 +9,10 @@ import numpy as np
 import pytest
 
 from core import machine as system
-from core.data.mnist import FILES, write_idx
 from core.jobs import JobError, Jobs, _proc_alive, options_to_argv
 from core.rundir import RunDir
 
-
-def _digits(n: int, rng) -> tuple[np.ndarray, np.ndarray]:
-    """Digit k is a bright 6x6 square at a place that depends on k, plus noise: learnable."""
-    labels = rng.integers(0, 10, n).astype(np.uint8)
-    images = rng.integers(0, 40, (n, 28, 28)).astype(np.uint8)
-    for image, k in zip(images, labels, strict=True):
-        row, col = 2 + (k // 5) * 12, 2 + (k % 5) * 5
-        image[row:row + 8, col:col + 5] = 250
-    return images, labels
-
-
-@pytest.fixture
-def mnist_like(isolated):
-    rng = np.random.default_rng(0)
-    folder = isolated["data"] / "mnist"
-    folder.mkdir()
-    (x_tr, y_tr), (x_te, y_te) = _digits(400, rng), _digits(100, rng)
-    for key, array in {"train_images": x_tr, "train_labels": y_tr,
-                       "test_images": x_te, "test_labels": y_te}.items():
-        write_idx(folder / FILES[key], array)
-    return isolated
-
+pytestmark = pytest.mark.slow  # trains real models or runs real training processes
 
 QUICK = {"arch": "seed", "epochs": 1, "batch_size": 32, "limit": 400}
 LONG = {"arch": "seed", "epochs": 200, "batch_size": 8, "limit": 400}

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from core.data import mnist
-from tests.mnist_fixtures import write_fake_mnist
+from tests.fixtures.mnist import write_fake_mnist
 
 
 def test_idx_round_trip(tmp_path):

@@ -12,7 +12,9 @@ import pytest
 
 from core.training import ensemble
 from core.training import runner as train
-from tests.mnist_fixtures import write_fake_mnist
+from tests.fixtures.mnist import write_fake_mnist
+
+pytestmark = pytest.mark.slow  # trains real models or runs real training processes
 
 
 def _probs(correct: list[bool], labels: np.ndarray, confidence: float = 0.9) -> np.ndarray:

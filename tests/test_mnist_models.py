@@ -11,7 +11,7 @@ import numpy as np
 
 from core.data.mnist import to_float
 from core.models import mnist as models
-from tests.mnist_fixtures import patterns
+from tests.fixtures.mnist import patterns
 
 # Parameter counts: seed is the notebook's network (93,322 in the original notebook too).
 EXPECTED_PARAMS = {"seed": 93_322, "fast": 75_010, "best": 346_026}

@@ -17,7 +17,9 @@ import numpy as np
 from core.data import mnist
 from core.rundir import RunDir
 from core.training import runner as train
-from tests.mnist_fixtures import write_fake_mnist
+from tests.fixtures.mnist import write_fake_mnist
+
+pytestmark = pytest.mark.slow  # trains real models or runs real training processes
 
 CARD_FIELDS = {"name", "task", "model_file", "title", "metrics", "params", "classes", "input_shape",
                "input_range", "data", "config", "training", "versions", "seed", "created"}

@@ -7,7 +7,7 @@ import pytest
 import core
 from core.data.canvas import canvas_to_mnist
 from core.inference import digits as predict
-from tests.test_draw_helpers import SHAPES, canvas_with, shape_dataset, train_shape_model
+from tests.fixtures.drawing import SHAPES, canvas_with, shape_dataset, train_shape_model
 
 
 @pytest.fixture(scope="module")

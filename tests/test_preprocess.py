@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.data.canvas import BOX, SIZE, canvas_to_mnist, ink, ink_extent, stroke_width
-from tests.test_draw_helpers import canvas_with
+from tests.fixtures.drawing import canvas_with
 
 # Mean absolute difference allowed between two drawings of the same digit. Shifting
 # the reference 28x28 image by ONE pixel already costs about 0.05 and a different

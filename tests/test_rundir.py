@@ -76,17 +76,11 @@ def test_resume_clears_the_stop_that_ended_the_last_attempt(tmp_path, monkeypatc
     run = RunDir(tmp_path / "r").create()
     run.request_stop()
 
-    def fake_parser():
-        import argparse
+    def fake_execute(task, cfg, out, name=None, resume=False):
+        calls.append(run.stop_requested())
+        return {}
 
-        parser = argparse.ArgumentParser()
-        parser.add_argument("--out")
-        parser.add_argument("--resume", action="store_true")
-        parser.set_defaults(task="demo", _run=lambda args: calls.append(run.stop_requested()) or {})
-        return parser
-
-    monkeypatch.setattr(train, "build_parser", fake_parser)
-    monkeypatch.setenv("KERAS_BACKEND", "jax")  # skip device setup: this test is about the STOP file
-    assert train.main(["--out", str(run.path)]) == 0 and calls == [True]
-    assert train.main(["--out", str(run.path), "--resume"]) == 0 and calls == [True, False]
+    monkeypatch.setattr(train, "execute", fake_execute)  # this test is about the STOP file only
+    assert train.main(["mnist", "--out", str(run.path)]) == 0 and calls == [True]
+    assert train.main(["mnist", "--out", str(run.path), "--resume"]) == 0 and calls == [True, False]
     assert run.read_status()["state"] == "succeeded"

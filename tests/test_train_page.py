@@ -8,7 +8,8 @@ from streamlit.testing.v1 import AppTest
 
 from core.config import PROJECT_ROOT
 from core.jobs import Jobs
-from tests.test_jobs import mnist_like  # noqa: F401 - the fixture
+from core.models import mnist as mnist_models
+from core.training.settings import TransferSettings
 
 
 def _page() -> AppTest:
@@ -28,29 +29,41 @@ def _launch(at):
     return at.button(key="launch")
 
 
-def test_defaults_show_report_estimate_and_command(mnist_like):  # noqa: F811
+def test_defaults_show_report_estimate_and_command(mnist_like):
     at = _page()
     text = " ".join(m.value for m in at.markdown)
     assert "**MNIST** (IDX files in" in text and "360 training and 40 validation" in text
     assert "Estimated training memory" in text
     (command,) = [c.value for c in at.code if "core.train" in c.value]
-    assert command.startswith("python -m core.train mnist --arch fast --epochs 3 --batch-size 128")
+    rec = mnist_models.recipe("fast")  # the page's defaults are the command line's: one owner
+    assert command.startswith(f"python -m core.train mnist --arch fast --epochs {rec.epochs} "
+                              f"--batch-size {rec.batch_size} --lr {rec.lr}")
     assert _errors(at) == [] and not _launch(at).disabled
+
+
+def test_transfer_defaults_on_the_page_are_the_command_lines(isolated):
+    """The page offered 3+3 epochs while `python -m core.train transfer` defaulted to 5+10."""
+    at = _page()
+    at.radio(key="train_task").set_value("Image classifier on a folder").run()
+    (command,) = [c.value for c in at.code if "core.train" in c.value]
+    cli = TransferSettings()
+    assert f"--epochs-head {cli.epochs_head} --epochs-fine {cli.epochs_fine}" in command
+    assert f"--fine-tune-layers {cli.fine_tune_layers} --batch-size {cli.batch_size}" in command
 
 
 @pytest.mark.parametrize("key, value, message", [
     ("mnist_epochs", 0, "epochs must be at least 1"),
     ("mnist_lr", 0.0, "learning rate must be positive"),
-    ("mnist_batch", 0, "batch size must be at least 1"),
+    ("mnist_batch_size", 0, "batch size must be at least 1"),
 ])
-def test_bad_settings_are_refused_with_a_message(mnist_like, key, value, message):  # noqa: F811
+def test_bad_settings_are_refused_with_a_message(mnist_like, key, value, message):
     at = _page()
     at.number_input(key=key).set_value(value).run()
     assert any(message in e for e in _errors(at)), _errors(at)
     assert _launch(at).disabled
 
 
-def test_batch_larger_than_the_data_is_refused(mnist_like):  # noqa: F811
+def test_batch_larger_than_the_data_is_refused(mnist_like):
     at = _page()
     assert any("360 training and 40 validation" in m.value for m in at.markdown)  # the generated set
     at.number_input(key="mnist_limit").set_value(100).run()
@@ -80,20 +93,22 @@ def test_image_folder_report_and_refusals(isolated):
     assert any("fewer than" in e or "at least" in e for e in _errors(at)), _errors(at)  # too few per class
     assert _launch(at).disabled
 
-    at.selectbox(key="tl_backbone").set_value("mobilenet_v2_0.35").run()
+    at.selectbox(key="transfer_backbone").set_value("mobilenet_v2_0.35").run()
     (command,) = [c.value for c in at.code if "core.train" in c.value]
     assert "transfer --data pets --backbone mobilenet_v2_0.35" in command
 
 
-def test_launch_watch_open_and_delete_a_real_run(mnist_like):  # noqa: F811
+@pytest.mark.slow
+def test_launch_watch_open_and_delete_a_real_run(mnist_like):
     at = _page()
     at.selectbox(key="mnist_arch").set_value("seed").run()
     at.number_input(key="mnist_epochs").set_value(1).run()
-    at.number_input(key="mnist_batch").set_value(32).run()
+    at.number_input(key="mnist_batch_size").set_value(32).run()
     at.number_input(key="mnist_limit").set_value(400).run()
     _launch(at).click().run()
     (run,) = Jobs().list()
     assert run.options == {"arch": "seed", "epochs": 1, "batch_size": 32, "lr": 0.001, "seed": 0,
+                           "val_split": 0.1,
                            "limit": 400}
     assert Jobs().wait(run.id, timeout=180).state == "succeeded"
 
@@ -111,7 +126,7 @@ def test_launch_watch_open_and_delete_a_real_run(mnist_like):  # noqa: F811
 
 
 def test_zip_upload_is_checked_then_unpacked_under_the_data_root(isolated):
-    from tests.test_zipdata import _png, _zip
+    from tests.fixtures.images import _png, _zip
 
     at = _page()
     at.radio(key="train_task").set_value("Image classifier on a folder").run()
@@ -135,7 +150,7 @@ def test_zip_upload_is_checked_then_unpacked_under_the_data_root(isolated):
     assert f"--data uploads/{folder.name}/set " in command
 
 
-def test_a_refit_run_from_the_command_line_opens_without_a_validation_figure(mnist_like):  # noqa: F811
+def test_a_refit_run_from_the_command_line_opens_without_a_validation_figure(mnist_like):
     from core.training import runner as train
 
     out = mnist_like["runs"] / "refit"

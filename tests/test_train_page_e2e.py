@@ -12,8 +12,8 @@ import pytest
 from core.data.mnist import FILES, write_idx
 from core.jobs import Jobs
 from tests.conftest import ROOT, _free_port, _wait_http, screenshot, wait_for_app
-from tests.test_draw_e2e import DIGITS, draw
-from tests.test_jobs import _digits
+from tests.fixtures.drawing import DIGITS, draw
+from tests.fixtures.mnist import _digits
 
 pytestmark = pytest.mark.browser
 

@@ -20,7 +20,9 @@ from core.inference import photos as classify
 from core.models import transfer
 from core.rundir import RunDir
 from core.training.runner import main
-from tests.test_folders import make_shapes
+from tests.fixtures.images import make_shapes
+
+pytestmark = pytest.mark.slow  # trains real models or runs real training processes
 
 SIZE = 64
 

@@ -2,32 +2,11 @@
 from __future__ import annotations
 
 import io
-import stat
-import zipfile
 
 import pytest
-from PIL import Image
 
 from core.data.zipimport import ZipDataError, extract_zip
-
-
-def _png(color=(200, 30, 30)) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (8, 8), color).save(buf, "PNG")
-    return buf.getvalue()
-
-
-def _zip(entries: dict[str, bytes], symlinks: dict[str, str] | None = None) -> io.BytesIO:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as archive:
-        for name, data in entries.items():
-            archive.writestr(name, data)
-        for name, target in (symlinks or {}).items():
-            info = zipfile.ZipInfo(name)
-            info.external_attr = (stat.S_IFLNK | 0o777) << 16
-            archive.writestr(info, target)
-    buf.seek(0)
-    return buf
+from tests.fixtures.images import _png, _zip  # noqa: E402
 
 
 def _files(folder):

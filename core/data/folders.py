@@ -114,6 +114,24 @@ def _validate(result: ScanResult, min_per_class: int) -> None:
         raise FolderError(f"each class needs at least {min_per_class} usable images: {listing}")
 
 
+def _cut(n: int, val_frac: float, test_frac: float) -> tuple[int, int]:
+    """Test and validation images taken from a class of ``n`` (at least one each)."""
+    return max(1, round(n * test_frac)), max(1, round(n * val_frac))
+
+
+def split_sizes(counts: dict[str, int], val_frac: float, test_frac: float,
+                limit_per_class: int | None = None) -> dict[str, int]:
+    """How many images ``split`` puts in train, val and test, from the class counts alone."""
+    sizes = {"train": 0, "val": 0, "test": 0}
+    for n in counts.values():
+        n = min(n, limit_per_class) if limit_per_class else n
+        n_test, n_val = _cut(n, val_frac, test_frac)
+        sizes["test"] += n_test
+        sizes["val"] += n_val
+        sizes["train"] += max(0, n - n_test - n_val)
+    return sizes
+
+
 def split(scan_result: ScanResult, val_frac: float = 0.15, test_frac: float = 0.15,
           seed: int = 42, limit_per_class: int | None = None) -> dict:
     """A seeded stratified split: per class, shuffle then cut test, validation, train.
@@ -130,8 +148,7 @@ def split(scan_result: ScanResult, val_frac: float = 0.15, test_frac: float = 0.
         rng.shuffle(paths)
         if limit_per_class:
             paths = paths[:limit_per_class]
-        n_test = max(1, round(len(paths) * test_frac))
-        n_val = max(1, round(len(paths) * val_frac))
+        n_test, n_val = _cut(len(paths), val_frac, test_frac)
         parts["test"] += [[p, label] for p in paths[:n_test]]
         parts["val"] += [[p, label] for p in paths[n_test:n_test + n_val]]
         parts["train"] += [[p, label] for p in paths[n_test + n_val:]]

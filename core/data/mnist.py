@@ -25,6 +25,7 @@ import numpy as np
 from core import config
 from core.io import sha256_file
 
+TRAIN_IMAGES, TEST_IMAGES = 60_000, 10_000  # the official split's sizes
 FILES = {
     "train_images": "train-images-idx3-ubyte.gz",
     "train_labels": "train-labels-idx1-ubyte.gz",
@@ -128,6 +129,13 @@ def to_float(images: np.ndarray) -> np.ndarray:
     return (images.astype(np.float32) / 255.0)[..., None]
 
 
+def split_sizes(available: int, val_split: float, limit: int | None = None) -> tuple[int, int]:
+    """(training, validation) images that ``load`` gives from ``available`` training images."""
+    total = min(limit, available) if limit else available
+    n_val = max(1, int(round(total * val_split))) if val_split else 0
+    return total - n_val, n_val
+
+
 def load(val_split: float = 0.1, limit: int | None = None, folder: str | Path | None = None) -> Mnist:
     """Train/validation/test arrays ready for the models.
 
@@ -142,7 +150,7 @@ def load(val_split: float = 0.1, limit: int | None = None, folder: str | Path | 
     order = np.random.default_rng(SPLIT_SEED).permutation(len(x_tr))
     if limit:
         order, x_te, y_te = order[:limit], x_te[:limit], y_te[:limit]
-    n_val = max(1, int(round(len(order) * val_split))) if val_split else 0
+    n_val = len(order) - split_sizes(len(x_tr), val_split, limit)[0]
     val_idx, train_idx = order[:n_val], order[n_val:]
     if len(train_idx) == 0:
         raise MnistDataError("no training images left after the validation split")

@@ -6,14 +6,16 @@ Every failure is a ``PhotoError`` whose message can be shown to the user as is.
 """
 from __future__ import annotations
 
-from core.errors import StudioError
-
 import io
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from core.errors import StudioError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}  # the photo types the app accepts
 
 MAX_BYTES = 25 * 1024 * 1024  # per photo; the upload widget allows more in total
 MAX_PIXELS = 60_000_000  # decoded pixels after draft(); beyond this we refuse (bomb)

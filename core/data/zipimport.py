@@ -9,8 +9,8 @@ clutter (``__MACOSX/``, dot files) are skipped and listed, not extracted.
 """
 from __future__ import annotations
 
-from core.errors import StudioError
-
+import hashlib
+import re
 import shutil
 import stat
 import zipfile
@@ -19,7 +19,10 @@ from pathlib import Path, PurePosixPath
 
 from PIL import Image
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
+from core import config
+from core.data.photo import IMAGE_SUFFIXES
+from core.errors import StudioError
+
 MAX_BYTES = 500 * 1024 * 1024  # uncompressed total
 MAX_FILES = 20_000
 CHUNK = 1 << 20
@@ -70,6 +73,21 @@ def _is_image(path: Path) -> bool:
         return True
     except Exception:  # noqa: BLE001 - Pillow raises many kinds for a non-image
         return False
+
+
+def slug(name: str, limit: int = 40) -> str:
+    """A file name reduced to letters, digits, '-' and '_' (the client chooses upload names)."""
+    stem = PurePosixPath(name.replace("\\", "/")).name.rsplit(".", 1)[0]
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", stem).strip("-_")[:limit] or "upload"
+
+
+def upload_folder(name: str, data: bytes) -> Path:
+    """Where the server unpacks an uploaded zip: a slug of its name and a hash of its bytes."""
+    root = (config.data_root() / "uploads").resolve()
+    dest = (root / f"{slug(name)}-{hashlib.sha256(data).hexdigest()[:12]}").resolve()
+    if dest.parent != root:
+        raise ZipDataError("that upload name cannot be used")
+    return dest
 
 
 def extract_zip(source, dest: str | Path, *, max_bytes: int = MAX_BYTES,

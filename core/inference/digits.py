@@ -15,8 +15,7 @@ import numpy as np
 
 import core
 from core.errors import StudioError
-
-UNSURE_BELOW = 0.6  # below this top probability the page says it is not sure
+from core.inference import unsure
 
 
 class ModelLoadError(StudioError):
@@ -123,7 +122,7 @@ class Explanation:
 
     @property
     def unsure(self) -> bool:
-        return self.confidence < UNSURE_BELOW
+        return unsure(self.confidence)
 
 
 _feature_models: dict[int, tuple[object, object]] = {}

@@ -38,10 +38,9 @@ from core import config
 from core.errors import StudioError
 from core.io import atomic_write_json
 from core.models.cards import RUN_CARD
-from core.rundir import FINAL_STATES, RunDir
+from core.rundir import FINAL_STATES, JOB_FILE, RunDir, is_run_folder
 
 MAX_ENV = "CNN_STUDIO_MAX_RUNS"
-JOB_FILE = "job.json"  # what Jobs was asked to run; config.json is the task's own record
 LOCK_FILE = ".jobs.lock"
 START_GRACE_S = 60  # a launched run may take this long to report its first PID
 TAIL_LINES = 15
@@ -154,14 +153,14 @@ class Jobs:
     # paths ---------------------------------------------------------------
     def run_dir(self, run_id: str) -> RunDir:
         path = (self.root / run_id).resolve()
-        if path.parent != self.root.resolve() or not _is_run(path):
+        if path.parent != self.root.resolve() or not is_run_folder(path):
             raise JobError(f"no run called {run_id!r} in {self.root}")
         return RunDir(path)
 
     def _ids(self) -> list[str]:
         if not self.root.is_dir():
             return []
-        return sorted(p.name for p in self.root.iterdir() if _is_run(p))
+        return sorted(p.name for p in self.root.iterdir() if is_run_folder(p))
 
     # start ---------------------------------------------------------------
     def command(self, task: str, options: dict, out: str | Path) -> list[str]:
@@ -297,10 +296,6 @@ class Jobs:
         raise TimeoutError(f"run {run_id} still {self.get(run_id).state} after {timeout:.0f}s")
 
 
-def _is_run(path: Path) -> bool:
-    return (path / JOB_FILE).is_file() or (path / "status.json").is_file()
-
-
 def _read_json(path: Path) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -367,33 +362,3 @@ def _scores(card: dict) -> str:
         return ""
     val = f"val {metrics['val_accuracy']:.2%}  " if metrics.get("val_accuracy") is not None else ""
     return f"{val}test {metrics['test_accuracy']:.2%} ({metrics.get('test_errors', '?')} errors)"
-
-
-def check_options(task: str, options: dict, n_train: int | None = None,
-                  backbones: list[str] | None = None) -> list[str]:
-    """What is wrong with a run's settings, as messages for the page (empty: fine).
-
-    core.train checks the same again when the run starts, so a run launched some other
-    way is refused too; this copy lets the page refuse before anything is queued.
-    """
-    problems = []
-    epoch_keys = ("epochs",) if task == "mnist" else ("epochs_head",)
-    for key in epoch_keys:
-        if not options.get(key) or options[key] < 1:
-            problems.append(f"{key.replace('_', ' ')} must be at least 1 (got {options.get(key)})")
-    if task == "transfer" and options.get("epochs_fine", 0) < 0:
-        problems.append("fine-tuning epochs must be 0 or more")
-    batch = options.get("batch_size") or 0
-    if batch < 1:
-        problems.append(f"batch size must be at least 1 (got {batch})")
-    elif n_train is not None and batch > n_train:
-        problems.append(f"batch size {batch} is larger than the {n_train} training images")
-    for key in ("lr", "fine_lr"):
-        if key in options and not options[key] > 0:
-            problems.append(f"{'learning rate' if key == 'lr' else 'fine-tuning learning rate'} "
-                            f"must be positive (got {options[key]})")
-    if backbones is not None and options.get("backbone") not in backbones:
-        problems.append(f"unknown backbone {options.get('backbone')!r}: choose one of {', '.join(backbones)}")
-    if not 0 <= options.get("dropout", 0) < 1:
-        problems.append(f"dropout must be in [0, 1) (got {options['dropout']})")
-    return problems

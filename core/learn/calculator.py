@@ -434,9 +434,19 @@ def remedies(input_shape, layers: list[Layer], dtype="float32", batch=1, optimiz
     return found
 
 
-def max_batch(report: Report, memory_bytes: float) -> int:
-    """Largest batch whose training memory fits in ``memory_bytes`` (0 if none)."""
+FIT_MARGIN = 0.85  # of a device's memory a run may plan to use; the rest is framework workspace
+
+
+def fits(total_bytes: float, device_bytes: float | None, margin: float = FIT_MARGIN) -> bool | None:
+    """Whether a run fits a device with some room left for the framework (None: size unknown)."""
+    if not device_bytes:
+        return None
+    return total_bytes <= margin * device_bytes
+
+
+def max_batch(report: Report, memory_bytes: float, margin: float = FIT_MARGIN) -> int:
+    """Largest batch whose training memory fits ``memory_bytes`` by the same rule as ``fits`` (0: none)."""
     t = report.totals
     fixed = t["parameter_bytes"] + t["gradient_bytes"] + t["optimizer_bytes"]
     per_image = t["training_activation_bytes"] // report.batch
-    return max(0, int((memory_bytes - fixed) // per_image))
+    return max(0, int((margin * memory_bytes - fixed) // per_image))

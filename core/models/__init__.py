@@ -1,1 +1,1 @@
-"""Model registries: MNIST CNNs from scratch (mnist.py), transfer learning (transfer.py)."""
+"""Models: the architectures (mnist, transfer) and their cards (cards imports no Keras)."""

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-import keras
-from keras import layers
+import core
+
+keras = core.import_keras()  # quietly, on the configured backend
+layers = keras.layers
 
 from core.data.mnist import INPUT_SHAPE
 from core.models.augment import RandomAffine

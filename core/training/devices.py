@@ -29,10 +29,10 @@ from dataclasses import asdict, dataclass, field
 
 import core
 from core.errors import StudioError
+from core.learn.calculator import fits  # noqa: F401 (one memory rule, re-exported)
+from core.machine import MIXED_MIN_CC
+from core.training.settings import DEVICES, SWITCHES  # noqa: F401 (the options' one owner)
 
-DEVICES = ("auto", "cpu", "gpu")
-SWITCHES = ("auto", "on", "off")
-MIXED_MIN_CC = 7.0
 CPU_REPLICAS_ENV = "CNN_STUDIO_CPU_REPLICAS"
 
 
@@ -268,8 +268,11 @@ def training_memory(model, batch_size: int, mixed_precision: bool = False, optim
             "params": params, "trainable": trainable, "method": method}
 
 
-def fits(total_bytes: float, device_bytes: float | None, margin: float = 0.85) -> bool | None:
-    """Whether a run fits a device with some room left for the framework (None: unknown)."""
-    if not device_bytes:
-        return None
-    return total_bytes <= margin * device_bytes
+def resolve_mixed(choice: str, info) -> bool:
+    """Whether a run with ``--mixed-precision choice`` trains in mixed_float16 on this machine.
+
+    ``info`` is a core.machine.MachineInfo. Mixed precision needs a GPU: on the CPU it is off.
+    """
+    if not info.gpus:
+        return False
+    return choice == "on" or (choice == "auto" and bool(info.mixed_precision))

@@ -29,22 +29,18 @@ import os
 import time
 from pathlib import Path
 
-from core.training.mnist_task import keras_backend_name
+import core
 
-if keras_backend_name() == "tensorflow":
-    import core
-
-    core.import_tensorflow()
-
-import keras
+keras = core.import_keras()
 import numpy as np
 
 from core.data import mnist as data
 from core.errors import StudioError
 from core.io import atomic_write_json
+from core.machine import hardware, versions
 from core.models.cards import read_card
 from core.rundir import RunDir
-from core.training.mnist_task import hardware, versions
+from core.training.runner import CARD_VERSION
 
 
 def log_loss(probs: np.ndarray, labels: np.ndarray) -> float:
@@ -239,6 +235,7 @@ def build(run_dirs: list[Path], out: Path, name: str | None = None, select: str 
                      "hardware": hw, "device": hw["device"]},
         "versions": versions(), "seed": [c.get("seed") for c in shipped_cards],
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "card_version": CARD_VERSION,
     }
     if refits:
         card["config"]["validated_as"] = [run_dirs[i].name for i in chosen]
