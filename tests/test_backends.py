@@ -29,7 +29,7 @@ TRANSFER = ["transfer", "--data", "shapes", "--backbone", "tiny_cnn", "--image-s
 
 
 def _train(args: list[str], out, backend: str) -> dict:
-    env = os.environ | {"KERAS_BACKEND": backend, "JAX_PLATFORMS": "cpu"}
+    env = os.environ | {"KERAS_BACKEND": backend}
     proc = subprocess.run([sys.executable, "-m", "core.train", *args, "--out", str(out)], cwd=PROJECT_ROOT,
                           env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
