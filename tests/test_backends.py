@@ -51,3 +51,20 @@ def test_mnist_and_transfer_train_alike_on_tensorflow_and_jax(mnist_like):  # no
         scores = {b: cards[(task, b)]["metrics"]["test_accuracy"] for b in BACKENDS}
         assert min(scores.values()) >= floor, (task, scores)
         assert abs(scores["tensorflow"] - scores["jax"]) <= 0.15, (task, scores)
+
+
+def test_a_stop_in_the_middle_of_an_epoch_ends_cleanly_on_jax(mnist_like):  # noqa: F811
+    """A STOP already waiting: the run ends after its first batch as "stopped", with its model and card.
+
+    Keras 3.15 on JAX failed here ("Array has been deleted") while the monitor ran asynchronously.
+    """
+    out = mnist_like["runs"] / "stopped"
+    out.mkdir()
+    RunDir(out).request_stop()
+    env = os.environ | {"KERAS_BACKEND": "jax"}
+    proc = subprocess.run([sys.executable, "-m", "core.train", *MNIST, "--out", str(out)], cwd=PROJECT_ROOT,
+                          env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert RunDir(out).read_status()["state"] == "stopped"
+    card = json.loads(RunDir(out).card_path.read_text())
+    assert card["stopped"] is True and card["training"]["epochs"] == 1
