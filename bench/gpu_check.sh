@@ -11,14 +11,16 @@
 #     (best is asked to stop at BEST_DEADLINE_S and records the epochs it finished)
 #   - flowers: one head epoch and two fine-tuning epochs of MobileNetV2 0.5 at 224 px on 1,760 photos
 # Each step has its own time limit, and a failed step is recorded, not fatal.
-# GPU_CHECK_QUICK=1: tiny sizes, for checking the script end to end on a CPU (minutes).
+# GPU_CHECK_QUICK=1: tiny sizes and 5x the time limits, for checking the script end to end on a CPU.
 set -uo pipefail
 OUT_DIR=${1:-${OUT:-gpu_check_out}}
 CARRY=${GPU_CHECK_CARRY:-.carry}
 PYTHON=${PYTHON:-python3}
 QUICK=${GPU_CHECK_QUICK:-0}
 RUNS=${GPU_CHECK_RUNS:-/tmp/gpu_check_runs}
-BEST_DEADLINE_S=${BEST_DEADLINE_S:-150}
+BEST_DEADLINE_S=${BEST_DEADLINE_S:-120}
+SCALE=${GPU_CHECK_TIME_SCALE:-$([ "$QUICK" = 1 ] && echo 5 || echo 1)}  # multiplies every step's time limit
+limit() { echo $(( $1 * SCALE )); }
 export KERAS_BACKEND=${KERAS_BACKEND:-jax} PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=3
 export CNN_STUDIO_DATA=$PWD/$CARRY/data CNN_STUDIO_RUNS=$RUNS
 mkdir -p "$OUT_DIR" && rm -rf "$RUNS" && mkdir -p "$RUNS"
@@ -33,11 +35,11 @@ if ! "$PYTHON" -c "import keras" 2>/dev/null; then
 fi
 
 if [ "$QUICK" = 1 ]; then
-  BENCH=(--only mnist --steps 2 --rounds 1)
+  BENCH=(--only "mnist fast" --policies float32 --steps 2 --rounds 1)
   MNIST=(--limit 600 --epochs 1)
   FLOWERS=(--limit-per-class 12 --min-per-class 10 --image-size 96 --batch-size 8)
 else
-  BENCH=(--steps 30 --rounds 3)
+  BENCH=(--policies float32,mixed_float16 --steps 20 --rounds 3)
   MNIST=()
   FLOWERS=(--val-frac 0.08 --test-frac 0.08)
 fi
@@ -55,20 +57,20 @@ json.dump(env, open(sys.argv[1], "w"), indent=1)
 PY
 
 step "augmentation cost (images/s with and without, float32 and mixed_float16)"
-timeout 200 "$PYTHON" -m bench.augment_cost --policies float32,mixed_float16 "${BENCH[@]}" \
+timeout "$(limit 200)" "$PYTHON" -m bench.augment_cost "${BENCH[@]}" \
   --json "$OUT_DIR/augment.json" || echo "augment_cost failed ($?)"
 
 step "mnist fast (its recipe)"
-timeout 120 "$PYTHON" -m core.train mnist --arch fast --out "$RUNS/fast" "${MNIST[@]}" || echo "fast failed ($?)"
+timeout "$(limit 120)" "$PYTHON" -m core.train mnist --arch fast --out "$RUNS/fast" "${MNIST[@]}" || echo "fast failed ($?)"
 
 step "mnist best (its recipe; asked to stop after ${BEST_DEADLINE_S} s)"
 ( sleep "$BEST_DEADLINE_S"; mkdir -p "$RUNS/best"; touch "$RUNS/best/STOP" ) & watchdog=$!
-timeout $((BEST_DEADLINE_S + 60)) "$PYTHON" -m core.train mnist --arch best --out "$RUNS/best" "${MNIST[@]}" \
+timeout "$(limit $((BEST_DEADLINE_S + 60)))" "$PYTHON" -m core.train mnist --arch best --out "$RUNS/best" "${MNIST[@]}" \
   || echo "best failed ($?)"
 kill "$watchdog" 2>/dev/null
 
 step "flowers: MobileNetV2 0.5 at 224 px, 1 head + 2 fine-tuning epochs"
-timeout 150 "$PYTHON" -m core.train transfer --data flowers --backbone mobilenet_v2_0.5 --epochs-head 1 \
+timeout "$(limit 150)" "$PYTHON" -m core.train transfer --data flowers --backbone mobilenet_v2_0.5 --epochs-head 1 \
   --epochs-fine 2 --fine-tune-layers 40 --out "$RUNS/flowers" "${FLOWERS[@]}" || echo "flowers failed ($?)"
 
 step "summary"
