@@ -42,6 +42,8 @@ def load_model(path: str | Path):
             core.import_tensorflow()
             import keras
 
+            from core.models import augment  # noqa: F401 - registers RandomAffine for models that hold it
+
             try:
                 model = keras.saving.load_model(path, compile=False)
             except Exception as exc:  # Keras raises many types for a bad file
