@@ -8,7 +8,8 @@ Digits are scored as the Draw page sees them: MNIST digits redrawn like canvas d
 Photos are scored on the network's features. For each model:
 
 1. Class means and a shared covariance of penultimate features, from training images only.
-2. The method (max calibrated probability, or Mahalanobis kept to 16-128 directions)
+2. The method (max calibrated probability, or Mahalanobis kept to 16-128 directions, with
+   or without the left-out directions counted at their mean variance: "ppca")
    with the best AUROC between real validation inputs and negatives made with seed 0
    (``bench.negatives``: letters, symbols, scribbles...; textures, checkerboards...).
 3. The threshold: the score above which ``core.inference.unknown.FLAG_RATE`` of the real
@@ -68,14 +69,15 @@ def photo_inputs(entry, size: int) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--write", action="store_true", help="store the chosen detector per shipped model")
-    parser.add_argument("--only", help="just this model name")
+    parser.add_argument("--only", help="just these model names (comma-separated)")
     args = parser.parse_args(argv)
     core.import_tensorflow()
     from core.inference import digits, photos, served
 
     digit_sets = None
     for entry in machine.models():
-        if entry.source != "shipped" or not entry.ok or (args.only and entry.name != args.only):
+        wanted = args.only.split(",") if args.only else None
+        if entry.source != "shipped" or not entry.ok or (wanted and entry.name not in wanted):
             continue
         model = served.load(entry.model_path)
         if entry.task == "mnist":
@@ -92,10 +94,11 @@ def main(argv: list[str] | None = None) -> None:
         candidates = {"max_probability": (None, {n: unknown.max_probability_score(probs(s[0]))
                                                  for n, s in sets.items() if n != "train"})}
         for dims in DIMS:
-            if dims <= feats["train"].shape[1]:
-                stats = unknown.fit_mahalanobis(feats["train"], sets["train"][1], dims)
-                candidates[f"mahalanobis_{dims}"] = (stats, {n: stats.score(f) for n, f in feats.items()
-                                                             if n != "train"})
+            for residual in (False, True):
+                if dims < feats["train"].shape[1]:
+                    stats = unknown.fit_mahalanobis(feats["train"], sets["train"][1], dims, residual)
+                    name = f"{'ppca' if residual else 'mahalanobis'}_{dims}"
+                    candidates[name] = (stats, {n: stats.score(f) for n, f in feats.items() if n != "train"})
         not_dot = ~sets["neg_choose"][2]
         aurocs = {name: unknown.auroc(sc["val"], sc["neg_choose"][not_dot])
                   for name, (_, sc) in candidates.items()}
@@ -116,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
         print("  negatives flagged per kind: " + ", ".join(f"{k} {v:.0%}" for k, v in per_kind.items()))
         if args.write:
             method = "max_probability" if stats is None else "mahalanobis"
-            spec = {"method": method, "threshold": round(threshold, 6),
+            spec = {"method": method, "variant": best, "threshold": round(threshold, 6),
                     "fitted_on": ("class means and covariance: first 10,000 training images after canvas "
                                   "preprocessing; threshold: 2,000 validation digits redrawn like canvas "
                                   "drawings" if entry.task == "mnist" else

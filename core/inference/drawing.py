@@ -63,13 +63,14 @@ class Advice:
 
 
 def advise(reading: Reading, strokes: int | None = None) -> Advice:
-    """What the page says about a reading; ``strokes`` is how many strokes the drawing has.
+    """What the page says about a reading; ``strokes`` is how many strokes the drawing has
+    (None when unknown).
 
     A drawing of one stroke that the model is unsure of (or finds unlike any digit) is
     probably unfinished (the first bar of a 4, the top of a 5): say so gently rather than
     guess. "Draw it larger" is kept for real dots.
     """
-    unfinished = strokes is not None and strokes <= 1
+    unfinished = strokes == 1
     if reading.status == EMPTY:
         return Advice("Draw a digit on the black canvas",
                       "The prediction appears as soon as you lift the mouse.")

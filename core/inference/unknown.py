@@ -71,31 +71,49 @@ def features(model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
 
 @dataclass
 class Mahalanobis:
-    """Whitened class means: score = squared distance to the nearest one."""
+    """Whitened class means: score = squared distance to the nearest one.
+
+    With ``noise`` > 0 the directions left out count too, each with that variance
+    (a probabilistic-PCA covariance): the distance off the training features' subspace
+    is often what gives an odd input away.
+    """
 
     centre: np.ndarray  # (D,) mean of all training features
     projection: np.ndarray  # (D, r): principal directions divided by their spread
     means: np.ndarray  # (classes, r) class means in the whitened space
+    scales: np.ndarray | None = None  # (r,) the spread of each kept direction
+    noise: float = 0.0  # mean variance of the directions left out (0: ignore them)
 
     def score(self, feats: np.ndarray) -> np.ndarray:
-        z = (np.asarray(feats, np.float32) - self.centre) @ self.projection
-        d = ((z[:, None, :] - self.means[None]) ** 2).sum(axis=-1)
-        return d.min(axis=1)
+        d = np.asarray(feats, np.float32) - self.centre
+        z = d @ self.projection
+        dist = ((z[:, None, :] - self.means[None]) ** 2).sum(axis=-1).min(axis=1)
+        if self.noise > 0 and self.scales is not None:
+            basis = self.projection * self.scales  # orthonormal directions
+            residual = d - (d @ basis) @ basis.T
+            dist = dist + (residual ** 2).sum(axis=1) / self.noise
+        return dist
 
     def save(self, path: str | Path) -> None:
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez_compressed(tmp, centre=self.centre, projection=self.projection, means=self.means)
+        scales = self.scales if self.scales is not None else np.ones(self.projection.shape[1], np.float32)
+        np.savez_compressed(tmp, centre=self.centre, projection=self.projection, means=self.means,
+                            scales=scales, noise=np.float32(self.noise))
         tmp.replace(path)
 
     @classmethod
     def load(cls, path: str | Path) -> Mahalanobis:
         with np.load(path) as data:
-            return cls(data["centre"], data["projection"], data["means"])
+            noise = float(data["noise"]) if "noise" in data else 0.0
+            scales = data["scales"] if "scales" in data else None
+            return cls(data["centre"], data["projection"], data["means"], scales, noise)
 
 
-def fit_mahalanobis(feats: np.ndarray, labels: np.ndarray, dims: int = 64) -> Mahalanobis:
-    """Class means and a shared covariance from training features, kept to ``dims`` directions."""
+def fit_mahalanobis(feats: np.ndarray, labels: np.ndarray, dims: int = 64,
+                    residual: bool = False) -> Mahalanobis:
+    """Class means and a shared covariance from training features, kept to ``dims`` directions
+    (``residual``: the rest counted with their mean variance, see ``Mahalanobis``)."""
     feats = np.asarray(feats, np.float64)
     labels = np.asarray(labels).ravel()
     centre = feats.mean(axis=0)
@@ -106,9 +124,12 @@ def fit_mahalanobis(feats: np.ndarray, labels: np.ndarray, dims: int = 64) -> Ma
     values, vectors = np.linalg.eigh(cov)
     keep = np.argsort(values)[::-1][:min(dims, len(values))]
     floor = values[keep].max() * 1e-6  # a direction with no spread would divide by zero
-    projection = vectors[:, keep] / np.sqrt(np.maximum(values[keep], floor))
+    scales = np.sqrt(np.maximum(values[keep], floor))
+    projection = vectors[:, keep] / scales
+    rest = np.setdiff1d(np.arange(len(values)), keep)
+    noise = float(np.maximum(values[rest], floor).mean()) if residual and len(rest) else 0.0
     return Mahalanobis(centre.astype(np.float32), projection.astype(np.float32),
-                       ((means - centre) @ projection).astype(np.float32))
+                       ((means - centre) @ projection).astype(np.float32), scales.astype(np.float32), noise)
 
 
 def max_probability_score(probs: np.ndarray) -> np.ndarray:
