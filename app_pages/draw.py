@@ -69,7 +69,7 @@ def draw_and_read() -> None:
         canvas = st_canvas(stroke_width=stroke, stroke_color="#FFFFFF", background_color="#000000",
                            drawing_mode="freedraw", width=280, height=280, return_image_data=True,
                            key=CANVAS_KEY)
-        ui.canvas_tools(stroke)
+        ui.canvas_tools()
     image = canvas.image_data
     strokes = len((canvas.json_data or {}).get("objects", [])) or None  # None: not known
     reading = drawing.read(model, image) if image is not None else drawing.Reading(drawing.EMPTY)
