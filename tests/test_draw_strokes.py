@@ -46,7 +46,7 @@ def stroke(page, points):
 def expect_digit(page, digit: int, name: str, i: int) -> None:
     main = page.locator("[data-testid='stMain']")
     try:
-        main.get_by_text(f"Prediction: {digit}").wait_for(timeout=60_000)  # a first load of the ensemble is slow
+        main.get_by_text(f"Prediction: {digit}").wait_for(timeout=60_000)  # the first ensemble load is slow
     except Exception:
         screenshot(page, f"lost_stroke_{name}_{i}")
         raise AssertionError(f"{name} #{i}: the stroke for {digit} was lost or not predicted") from None
