@@ -18,6 +18,7 @@ import numpy as np
 
 from core import config
 from core.data import mnist
+from core.models import augment  # noqa: F401 - registers RandomAffine for loading
 from core.models.cards import find_models
 
 

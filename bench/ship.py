@@ -30,6 +30,7 @@ def _copy_without_optimizer(source: Path, target: Path) -> None:
     import core
 
     keras = core.import_keras()
+    from core.models import augment  # noqa: F401 - registers RandomAffine for loading
     from core.rundir import save_clean_model
 
     save_clean_model(keras.models.load_model(source, compile=False), target)

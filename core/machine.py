@@ -9,6 +9,7 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -38,11 +39,19 @@ class GPU:
 @dataclass
 class MachineInfo:
     python: str
-    tensorflow: str
+    tensorflow: str | None  # None where TensorFlow is not installed (Keras on JAX)
     keras: str
     cpu_count: int
     gpus: list[GPU] = field(default_factory=list)
     mixed_precision: bool = False
+    backend: str = "tensorflow"  # the Keras backend
+    backend_version: str | None = None
+
+    def describe_libraries(self) -> str:
+        """E.g. 'Keras 3.15.1 on JAX 0.10.2 · Python 3.11.9' (TensorFlow named when it is the backend)."""
+        name = {"jax": "JAX", "tensorflow": "TensorFlow", "torch": "PyTorch"}.get(self.backend, self.backend)
+        version = self.backend_version or (self.tensorflow if self.backend == "tensorflow" else None)
+        return f"Keras {self.keras} on {name} {version or ''}".rstrip() + f" · Python {self.python}"
 
     @property
     def device(self) -> str:
@@ -52,7 +61,8 @@ class MachineInfo:
     def describe_device(self) -> str:
         if not self.gpus:
             return f"CPU ({self.cpu_count} cores)"
-        names = ", ".join(g.name for g in self.gpus)
+        names = ", ".join(g.name + (f" ({g.memory_mb / 1024:.0f} GiB)" if g.memory_mb else "")
+                          for g in self.gpus)
         return f"{len(self.gpus)} GPU: {names}" if len(self.gpus) == 1 else f"{len(self.gpus)} GPUs: {names}"
 
     def as_dict(self) -> dict:
@@ -79,28 +89,42 @@ def _nvidia_memory_mb() -> list[int]:
 
 
 def machine_info() -> MachineInfo:
-    """Library versions and devices, as TensorFlow sees them."""
-    tf = core.import_tensorflow()
-    import keras
-
-    gpus = []
+    """Library versions and devices, as the Keras backend sees them (TensorFlow or JAX)."""
+    backend = core.keras_backend_name()
+    keras = core.import_keras()
     memory = _nvidia_memory_mb()
-    for index, device in enumerate(tf.config.list_physical_devices("GPU")):
-        details = tf.config.experimental.get_device_details(device)
-        cc = details.get("compute_capability")
-        gpus.append(GPU(
-            name=details.get("device_name", device.name),
-            memory_mb=memory[index] if index < len(memory) else None,
-            compute_capability=f"{cc[0]}.{cc[1]}" if cc else None,
-        ))
+    gpus, tf_version, backend_version = [], None, None
+    if backend == "jax":
+        import jax
+
+        backend_version = jax.__version__
+        for index, device in enumerate(d for d in jax.devices() if d.platform == "gpu"):
+            cc = getattr(device, "compute_capability", None)
+            gpus.append(GPU(name=device.device_kind, memory_mb=memory[index] if index < len(memory) else None,
+                            compute_capability=str(cc) if cc else None))
+    else:
+        tf = core.import_tensorflow()
+        tf_version = backend_version = tf.__version__
+        for index, device in enumerate(tf.config.list_physical_devices("GPU")):
+            details = tf.config.experimental.get_device_details(device)
+            cc = details.get("compute_capability")
+            gpus.append(GPU(
+                name=details.get("device_name", device.name),
+                memory_mb=memory[index] if index < len(memory) else None,
+                compute_capability=f"{cc[0]}.{cc[1]}" if cc else None,
+            ))
+    if tf_version is None and "tensorflow" in sys.modules:
+        tf_version = sys.modules["tensorflow"].__version__
     mixed = any(g.compute_capability and float(g.compute_capability) >= MIXED_MIN_CC for g in gpus)
     return MachineInfo(
         python=platform.python_version(),
-        tensorflow=tf.__version__,
+        tensorflow=tf_version,
         keras=keras.__version__,
         cpu_count=os.cpu_count() or 1,
         gpus=gpus,
         mixed_precision=mixed,
+        backend=backend,
+        backend_version=backend_version,
     )
 
 

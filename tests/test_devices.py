@@ -98,3 +98,20 @@ def test_training_memory_counts_every_output_of_a_residual_model():
     assert est["total_bytes"] == elements * 4 * 4 + params * 4 * 2  # weights + one gradient each
     assert devices.fits(est["total_bytes"], None) is None
     assert devices.fits(1e9, 2e9) is True and devices.fits(1.9e9, 2e9) is False
+
+
+def test_machine_info_and_device_plan_on_jax():
+    """Under KERAS_BACKEND=jax the sidebar names JAX, and the JAX plan refuses a missing GPU in words."""
+    pytest.importorskip("jax")
+    code = ("from core import machine\nfrom core.training import devices\n"
+            "info = machine.machine_info()\nprint(info.backend, '|', info.describe_libraries())\n"
+            "plan = devices.setup_jax('cpu', 'on', 'auto')\nprint(plan.describe(), '|', plan.notes)\n"
+            "try:\n    devices.setup_jax('gpu')\nexcept devices.DeviceError as exc:\n    print(exc)\n")
+    env = {**__import__("os").environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.strip().splitlines()
+    assert lines[0].startswith("jax | Keras 3.") and " on JAX 0." in lines[0]
+    assert lines[1].startswith("CPU [Keras on JAX] |") and "mixed precision asked for but no GPU" in lines[1]
+    assert lines[2].startswith("device 'gpu' was asked for but JAX sees no GPU")

@@ -51,6 +51,19 @@ def test_mirrored_strategy_over_two_logical_cpus(mnist_like, tmp_path):
     assert "CPU split into 2 logical devices" in out
 
 
+def test_data_parallel_over_two_xla_cpu_devices_on_jax(mnist_like, tmp_path):
+    """Keras on JAX: keras.distribution.DataParallel over two host devices; TensorFlow reloads the model."""
+    pytest.importorskip("jax")
+    env = {"KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu",
+           "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    proc = _train(tmp_path / "j", env)
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out
+    status = _check_model(RunDir(tmp_path / "j"))
+    assert status["device"] == "CPU [Keras on JAX, DataParallel x2]"
+    assert status["card"]["versions"]["keras_backend"] == "jax"
+
+
 def _free_ports(n):
     socks = [socket.socket() for _ in range(n)]
     for s in socks:

@@ -134,16 +134,23 @@ def test_pipeline_shapes_dtype_range(tmp_path):
     assert sum(len(b[0]) for b in batches) == len(split["test"])
 
 
-def test_augmentation_only_on_training(tmp_path):
-    """The same file eight times: identical without augmentation, different with it."""
+def test_training_batches_reshuffle_and_leave_pixels_alone(tmp_path):
+    """Augmentation is the model's job now: the pipeline only shuffles, every epoch anew."""
     (tmp_path / "a").mkdir()
     img = Image.new("RGB", (32, 32), (10, 10, 10))
     ImageDraw.Draw(img).rectangle([(2, 2), (14, 28)], fill=(250, 200, 30))
     img.save(tmp_path / "a" / "x.png")
-    items = [["a/x.png", 0]] * 8
-    plain = np.asarray(next(iter(folders.make_dataset(tmp_path, items, 32, 8)))[0])
-    assert all(np.array_equal(plain[0], other) for other in plain[1:])
-    augmented = np.asarray(next(iter(folders.make_dataset(tmp_path, items, 32, 8, training=True)))[0])
-    assert not all(np.allclose(plain[0], other) for other in augmented)
+    Image.new("RGB", (32, 32), (200, 0, 0)).save(tmp_path / "a" / "y.png")
+    items = [["a/x.png", 0], ["a/y.png", 1]] * 8
+    plain = folders.make_dataset(tmp_path, items, 32, 16)
+    x, y = plain[0]
+    assert y.tolist() == [0, 1] * 8  # in order
     # validation data is the photo itself, as the model will see it when predicting
-    assert np.array_equal(plain[0], np.asarray(img, np.float32))
+    assert np.array_equal(x[0], np.asarray(img, np.float32))
+    train = folders.make_dataset(tmp_path, items, 32, 4, training=True, seed=1)
+    first = np.concatenate([train[i][1] for i in range(len(train))])
+    train.on_epoch_end()
+    second = np.concatenate([train[i][1] for i in range(len(train))])
+    assert sorted(first) == sorted(second) == sorted(y) and first.tolist() != second.tolist()
+    for image, label in zip(*train[0], strict=True):  # pixels untouched
+        assert np.array_equal(image, x[0] if label == 0 else x[1])

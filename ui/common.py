@@ -4,7 +4,7 @@ import streamlit as st
 from core import machine as system
 
 
-@st.cache_resource(show_spinner="Starting TensorFlow…")
+@st.cache_resource(show_spinner="Starting Keras…")
 def machine_info() -> system.MachineInfo:
     return system.machine_info()
 
@@ -16,9 +16,7 @@ def sidebar() -> None:
         st.markdown(f"{icon} **Device:** {info.describe_device()}")
         if not info.gpus:
             st.caption("No GPU found: training and prediction run on the CPU.")
-        st.caption(
-            f"TensorFlow {info.tensorflow} · Keras {info.keras} · Python {info.python}"
-        )
+        st.caption(info.describe_libraries())
 
 
 def model_picker(task: str, key: str, label: str = "Model"):

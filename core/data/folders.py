@@ -2,16 +2,18 @@
 
 ``scan`` finds usable images by content (not by extension), ``split`` makes a
 seeded stratified train / validation / test split that is saved with the run
-(``split.json``), and ``make_dataset`` turns a list of files into a ``tf.data``
-pipeline: decode, RGB, resize, cache, shuffle, batch, augment (training only), prefetch.
+(``split.json``), and ``make_dataset`` turns a list of files into batches any Keras
+backend trains on: decode, RGB, resize and keep in memory once; shuffle each epoch (training).
 """
 from __future__ import annotations
 
 from core.errors import StudioError
 
 import contextlib
+import functools
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -201,20 +203,7 @@ def load_split(path: str | Path) -> dict:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-# --- tf.data -------------------------------------------------------------------------
-
-
-def augmenter(seed: int | None = None):
-    """Random flip, rotation, zoom, translation and contrast, on float 0-255 batches."""
-    import keras
-
-    return keras.Sequential([
-        keras.layers.RandomFlip("horizontal", seed=seed),
-        keras.layers.RandomRotation(0.1, fill_mode="reflect", seed=seed),
-        keras.layers.RandomZoom(0.15, fill_mode="reflect", seed=seed),
-        keras.layers.RandomTranslation(0.1, 0.1, fill_mode="reflect", seed=seed),
-        keras.layers.RandomContrast(0.2, value_range=(0, 255), seed=seed),
-    ], name="augment")
+# --- batches for Keras (any backend) -------------------------------------------------
 
 
 def read_image(path: str, image_size: int) -> np.ndarray:
@@ -227,25 +216,53 @@ def read_image(path: str, image_size: int) -> np.ndarray:
 
 def make_dataset(root: str | Path, items: list, image_size: int, batch_size: int, *,
                  training: bool = False, seed: int = 0, cache: bool = True):
-    """Batches of (float32 images 0-255, int labels) from ``[[relative path, label], ...]``."""
-    import tensorflow as tf
+    """Batches of (float32 images 0-255, int32 labels) from ``[[relative path, label], ...]``.
 
-    root = Path(root)
-    paths = [str(root / p) for p, _ in items]
-    labels = np.array([label for _, label in items], dtype=np.int32)
+    A ``keras.utils.PyDataset``, so TensorFlow, JAX and PyTorch backends all train on it
+    (TensorFlow need not be installed). Training batches are reshuffled every epoch;
+    augmentation is the model's own first layer (core.models.transfer), not done here.
+    """
+    return _photo_batches()(root, items, image_size, batch_size, shuffle=training, seed=seed, cache=cache)
 
-    def decode(path):
-        image = tf.numpy_function(lambda p: read_image(p.decode(), image_size), [path], tf.uint8)
-        return tf.ensure_shape(image, (image_size, image_size, 3))
 
-    ds = tf.data.Dataset.from_tensor_slices((paths, labels))
-    ds = ds.map(lambda p, y: (decode(p), y), num_parallel_calls=tf.data.AUTOTUNE)
-    if cache:
-        ds = ds.cache()  # decoded, resized uint8: each file is read once per run
-    if training:
-        ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size).map(lambda x, y: (tf.cast(x, tf.float32), y))
-    if training:
-        augment = augmenter(seed)
-        ds = ds.map(lambda x, y: (augment(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
+@functools.cache
+def _photo_batches():
+    """The PyDataset class, defined on first use: Keras takes seconds to import, scans need none of it."""
+    import keras
+
+    class PhotoBatches(keras.utils.PyDataset):
+        """Photos decoded once (threads; Pillow releases the GIL) into one uint8 array."""
+
+        def __init__(self, root, items, image_size, batch_size, *, shuffle=False, seed=0, cache=True):
+            super().__init__()
+            root = Path(root)
+            self.paths = [str(root / p) for p, _ in items]
+            self.labels = np.array([label for _, label in items], dtype=np.int32)
+            self.image_size, self.batch_size, self.shuffle = image_size, batch_size, shuffle
+            self.rng = np.random.default_rng(seed)
+            self.order = np.arange(len(self.paths))
+            self.images = self._decode(self.paths) if cache else None
+            self.on_epoch_end()
+
+        def _decode(self, paths):
+            size = self.image_size
+            with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+                decoded = list(pool.map(lambda p: read_image(p, size), paths))
+            return np.stack(decoded) if decoded else np.zeros((0, size, size, 3), np.uint8)
+
+        def __len__(self):
+            return -(-len(self.paths) // self.batch_size)
+
+        def __getitem__(self, index):
+            rows = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+            if self.images is not None:
+                images = self.images[rows]
+            else:
+                images = self._decode([self.paths[i] for i in rows])
+            return images.astype(np.float32), self.labels[rows]
+
+        def on_epoch_end(self):
+            if self.shuffle:
+                self.rng.shuffle(self.order)
+
+    return PhotoBatches

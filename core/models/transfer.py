@@ -1,8 +1,11 @@
 """Transfer learning: an ImageNet backbone with a small classification head.
 
 The model takes raw 0-255 RGB: each backbone's own ``preprocess_input`` is written
-as built-in Keras layers inside the model, so a saved ``.keras`` file reloads with
-plain ``keras.saving.load_model`` (no custom objects, no Lambda).
+as built-in Keras layers inside the model. Photo augmentation is the model's first
+layer too (``core.models.augment.RandomAffine``: flip, rotation, zoom, shift, contrast
+in one batched resampling), so it runs on the training device on any Keras backend and
+is the identity at inference. A saved ``.keras`` file reloads with
+``keras.saving.load_model`` once ``core.models.augment`` is imported (no Lambda).
 """
 from __future__ import annotations
 
@@ -43,6 +46,10 @@ BACKBONES: dict[str, Backbone] = {
     "tiny_cnn": Backbone("Tiny CNN (no pretraining)", "tiny_cnn"),
 }
 BACKBONE_LAYER = "backbone"
+# Training-time photo augmentation on 0-255 RGB: left-right flip, +-36 degrees, +-15% zoom,
+# +-10% shift with mirrored borders, +-20% contrast (the settings of the earlier tf.data layers).
+PHOTO_AUGMENTATION = {"flip": True, "rotation": 36.0, "zoom": 0.15, "shift": 0.1, "contrast": 0.2,
+                      "fill_mode": "reflect", "value_range": (0.0, 255.0)}
 
 
 def backbone_names() -> list[str]:
@@ -100,13 +107,15 @@ def preprocess_layers(name: str) -> list:
 
 
 def build_model(name: str, num_classes: int, image_size: int = 224, dropout: float = 0.2,
-                weights: str | None = "auto"):
-    """Raw RGB in, class probabilities out: preprocess, backbone, pooling, dropout, softmax."""
+                weights: str | None = "auto", augment: bool = True):
+    """Raw RGB in, class probabilities out: augment, preprocess, backbone, pooling, dropout, softmax."""
     import keras
+
+    from core.models.augment import RandomAffine
 
     backbone = build_backbone(name, image_size, weights)
     inputs = keras.Input((image_size, image_size, 3), name="image")
-    x = inputs
+    x = RandomAffine(**PHOTO_AUGMENTATION, name="augment")(inputs) if augment else inputs
     for layer in preprocess_layers(name):
         x = layer(x)
     # training=False keeps batch-norm in inference mode even when layers are unfrozen,

@@ -16,6 +16,16 @@ to the user, e.g. "no GPU found: training on the CPU").
 The last row rehearses multi-device training on a machine without GPUs (the
 tests use it); it brings no speed.
 
+On the JAX backend (``KERAS_BACKEND=jax``, e.g. a GPU machine with JAX and no
+TensorFlow) ``setup_jax`` plays the same part with Keras's own distribution API:
+
+| situation (JAX)                    | distribution                          |
+|------------------------------------|---------------------------------------|
+| 2+ GPUs                            | ``keras.distribution.DataParallel`` over all of them |
+| 1 GPU, or the CPU                  | none: JAX's default device            |
+| ``device="cpu"`` with a GPU        | the CPU (``jax.default_device``)      |
+| 2+ CPU devices (``XLA_FLAGS=--xla_force_host_platform_device_count=N``) | ``DataParallel`` over them |
+
 Mixed precision (``mixed_float16``) needs float16 tensor cores: compute
 capability 7.0 or more. XLA is Keras's ``jit_compile``; ``auto`` leaves Keras's
 own choice (on with a GPU, off on CPU-only machines).
@@ -50,12 +60,15 @@ class DevicePlan:
     mixed_precision: bool = False
     xla: str = "auto"  # "auto", "on" or "off"
     notes: list[str] = field(default_factory=list)
+    backend: str = "tensorflow"  # the Keras backend
 
     def describe(self) -> str:
         where = f"{len(self.gpus)} GPU ({', '.join(self.gpus)})" if self.gpus else "CPU"
         if self.workers > 1:
             where = f"{self.workers} workers x {where}"
-        extras = [f"{self.strategy} x{self.replicas}"] if self.replicas > 1 else []
+        extras = [] if self.backend == "tensorflow" else [f"Keras on {self.backend.upper()}"]
+        if self.replicas > 1:
+            extras.append(f"{self.strategy} x{self.replicas}")
         if self.mixed_precision:
             extras.append("mixed_float16")
         if self.xla != "auto":
@@ -214,6 +227,53 @@ def setup(device: str = "auto", mixed_precision: str = "auto", xla: str = "auto"
         mixed_precision=mixed, xla=xla, notes=notes,
     )
     return strategy, _current
+
+
+def setup_jax(device: str = "auto", mixed_precision: str = "auto", xla: str = "auto") -> DevicePlan:
+    """``setup`` for Keras on JAX: the devices, ``DataParallel`` over 2+ of them, and the precision.
+
+    JAX always compiles with XLA, so ``xla`` is recorded only.
+    """
+    global _current
+    device = _check("device", device, DEVICES)
+    mixed_precision = _check("mixed precision", mixed_precision, SWITCHES)
+    xla = _check("XLA", xla, SWITCHES)
+    import jax
+    import keras
+
+    notes = []
+    gpus = [d for d in jax.devices() if d.platform == "gpu"]
+    if device == "gpu" and not gpus:
+        raise DeviceError("device 'gpu' was asked for but JAX sees no GPU on this machine "
+                          "(install the GPU build: make run GPU=1, or choose 'auto' or 'cpu')")
+    if device == "cpu" and gpus:
+        notes.append(f"{len(gpus)} GPU(s) present but device 'cpu' was chosen")
+        gpus = []
+        jax.config.update("jax_default_device", jax.devices("cpu")[0])
+    if not gpus and device == "auto":
+        notes.append("no GPU found: training on the CPU (slower; fine for MNIST and small sets)")
+    chosen = gpus or jax.devices("cpu")
+    if len(chosen) > 1:
+        keras.distribution.set_distribution(keras.distribution.DataParallel(devices=chosen))
+        if not gpus:
+            notes.append(f"CPU split into {len(chosen)} XLA host devices (XLA_FLAGS)")
+
+    mixed = False
+    if mixed_precision != "off":
+        capability = [float(getattr(g, "compute_capability", 0) or 0) for g in gpus]
+        if gpus and min(capability) >= MIXED_MIN_CC:
+            mixed = True
+        elif mixed_precision == "on":
+            why = "no GPU" if not gpus else f"a GPU below compute capability {MIXED_MIN_CC}"
+            notes.append(f"mixed precision asked for but {why}: training in float32")
+    keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
+
+    _current = DevicePlan(
+        device="gpu" if gpus else "cpu", strategy="DataParallel" if len(chosen) > 1 else "default",
+        replicas=len(chosen), gpus=[g.device_kind for g in gpus], mixed_precision=mixed, xla=xla,
+        notes=notes, backend="jax",
+    )
+    return _current
 
 
 # --- will a run fit? -------------------------------------------------------------------

@@ -24,7 +24,9 @@ class TrainingMonitor(keras.callbacks.Callback):
         self.show_bar = sys.stderr.isatty() if show_bar is None else show_bar
         # Without a bar, Keras may run our batch hook in a worker thread: otherwise it reads
         # every batch's logs on the spot, which stalls asynchronous backends (JAX, GPUs).
-        self.async_safe = not self.show_bar
+        # Not on JAX: a stop in the middle of an epoch then fails in Keras 3.15 ("Array has been
+        # deleted"), as the loop ends while a worker thread still reads the last batch's logs.
+        self.async_safe = not self.show_bar and keras.backend.backend() != "jax"
         self.extra_state = extra_state or {}
         self.stopped = False
         self._last_write = 0.0
