@@ -9,7 +9,7 @@ import pytest
 from core.data import canvas
 from core.inference import calibration as cal
 from core.inference import drawing, unknown
-from tests.test_draw_helpers import CANVAS, canvas_with
+from tests.fixtures.drawing import CANVAS, canvas_with
 
 
 def overconfident(n=20000, factor=2.0, seed=0):
@@ -99,7 +99,7 @@ def test_advice_fits_the_drawing():
 
 def test_served_model_applies_card_temperature_and_unknown_check(tmp_path):
     from core.inference import digits, served
-    from tests.test_draw_helpers import tiny_cnn
+    from tests.fixtures.drawing import tiny_cnn
 
     model = tiny_cnn("t")
     model.save(tmp_path / "t.keras")
