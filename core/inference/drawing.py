@@ -44,7 +44,7 @@ def read(served: Served, image: np.ndarray) -> Reading:
     """A canvas image (RGBA, RGB or grey; white ink on black; any size) read by ``served``."""
     x = canvas_to_mnist(image)
     if x is None:
-        return Reading(EMPTY)
+        return Reading(EMPTY, known=False)
     if is_dot(image):
         return Reading(DOT, x, known=False)
     batch = digits.as_batch(x)
