@@ -23,13 +23,13 @@ def _skip_clear_session(*_args, **_kwargs) -> None:
 
 def keep_keras_warm() -> bool:
     """Install the no-op once Keras is imported; True when it is in place. Cheap: call every run."""
-    keras = sys.modules.get("keras")
-    # Another session's thread may be importing Keras right now: a half-initialised module
-    # has no backend yet, so wait for a later run instead of failing this one.
-    backend = getattr(keras, "backend", None)
-    if backend is None or not hasattr(backend, "clear_session"):
+    # Another session may be importing Keras right now: a half-initialised module has no
+    # backend yet; the next run installs the no-op then.
+    backend = getattr(sys.modules.get("keras"), "backend", None)
+    clear = getattr(backend, "clear_session", None)
+    if clear is None:
         return False
-    if backend.clear_session is not _skip_clear_session:
+    if clear is not _skip_clear_session:
         backend.clear_session_unpatched = backend.clear_session
         backend.clear_session = _skip_clear_session
     return True

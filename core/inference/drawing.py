@@ -44,7 +44,7 @@ def read(served: Served, image: np.ndarray) -> Reading:
     """A canvas image (RGBA, RGB or grey; white ink on black; any size) read by ``served``."""
     x = canvas_to_mnist(image)
     if x is None:
-        return Reading(EMPTY)
+        return Reading(EMPTY, known=False)
     if is_dot(image):
         return Reading(DOT, x, known=False)
     batch = digits.as_batch(x)
@@ -66,9 +66,9 @@ def advise(reading: Reading, strokes: int | None = None) -> Advice:
     """What the page says about a reading; ``strokes`` is how many strokes the drawing has
     (None when unknown).
 
-    A drawing of one stroke that the model is unsure of (or finds unlike any digit) is
-    probably unfinished (the first bar of a 4, the top of a 5): say so gently rather than
-    guess. "Draw it larger" is kept for real dots.
+    A drawing of one stroke that the model is unsure of is probably unfinished (the first
+    bar of a 4, the top of a 5): say so gently rather than guess; one unlike any digit is
+    called that, with a hint that it may be unfinished. "Draw it larger" is for real dots.
     """
     unfinished = strokes == 1
     if reading.status == EMPTY:
@@ -79,8 +79,8 @@ def advise(reading: Reading, strokes: int | None = None) -> Advice:
                       "Draw the digit larger (or pick a thinner stroke).")
     if reading.status == UNKNOWN:
         if unfinished:
-            return Advice("Still drawing?", "So far this doesn't look like a digit: finish it and "
-                          "the answer updates when you lift the mouse.")
+            return Advice("That doesn't look like a digit", "Still drawing? Finish it and the answer "
+                          "updates when you lift the mouse; otherwise try one digit, 0 to 9.")
         return Advice("That doesn't look like a digit",
                       f"It is unlike the digits the model learned from (its closest guess would be "
                       f"{reading.digit}). Try drawing one digit, 0 to 9.")

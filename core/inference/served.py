@@ -15,7 +15,7 @@ import numpy as np
 
 from core import machine
 from core.inference import calibration, unknown
-from core.inference.digits import ModelLoadError, load_model
+from core.inference.digits import ModelLoadError, forward, load_model
 from core.models.cards import RUN_CARD, SHIPPED_SUFFIX, CardError, ModelEntry, read_card
 
 
@@ -72,8 +72,18 @@ def load(model_path: str | Path) -> Served:
                 card = read_card(cpath) if cpath else {}
             except CardError as exc:
                 raise ModelLoadError(str(exc)) from None
-            _cache[key] = Served(model_path, model, card, unknown.detector(card, model_path))
+            served = Served(model_path, model, card, unknown.detector(card, model_path))
+            _warm_up(served)
+            _cache[key] = served
         return _cache[key]
+
+
+def _warm_up(served: Served) -> None:
+    """Trace the prediction and feature functions now, on a blank input, so the first real
+    drawing or photo after picking a model does not wait for tracing (seconds for an ensemble)."""
+    x = np.zeros((1, *served.model.inputs[0].shape[1:]), np.float32)
+    probs = served.calibrate(np.asarray(forward(served.model)(x)))
+    served.known(x, probs)
 
 
 def default_entry(task: str) -> ModelEntry:

@@ -7,9 +7,10 @@ Classify pages and the command-line predictors treat it alike (see core.inferenc
 - ``calibration``: the temperature that minimises the validation split's negative log-likelihood,
   with the expected calibration error (15 bins) on the test split before and after;
 - ``unknown``: Mahalanobis distance on the penultimate features (class means and a shared
-  covariance from training images), its threshold the validation quantile that flags
-  ``unknown.FLAG_RATE`` of real inputs. Runs have no home-made negatives to choose a method
-  with, so they use the method that separated best for every shipped model.
+  covariance from training images, kept to 64 principal directions with the rest counted at
+  their mean variance: PPCA), its threshold the validation quantile that flags
+  ``unknown.FLAG_RATE`` of real inputs. Runs have no home-made negatives to choose a score
+  with, so they use the one that separated best on validation for the shipped models.
 
 A run that held nothing out for validation (a refit) gets neither: nothing honest to fit on.
 """
@@ -46,7 +47,8 @@ def fit(model, task: str, model_path: str | Path, train: tuple, val: tuple, test
         "measured_by": "core.training.trust at the end of training",
     }}
     keep = np.random.default_rng(0).permutation(len(y_tr))[:TRAIN_SAMPLE]
-    stats = unknown.fit_mahalanobis(unknown.features(model, x_tr[keep]), np.asarray(y_tr)[keep])
+    stats = unknown.fit_mahalanobis(unknown.features(model, x_tr[keep]), np.asarray(y_tr)[keep],
+                                    dims=64, residual=True)
     rate = unknown.FLAG_RATE[task]
     val_scores = stats.score(unknown.features(model, x_val))
     threshold = unknown.threshold_for(val_scores, rate)
@@ -54,7 +56,8 @@ def fit(model, task: str, model_path: str | Path, train: tuple, val: tuple, test
     stats.save(sidecar)
     test_scores = stats.score(unknown.features(model, x_te))
     fields["unknown"] = {
-        "method": "mahalanobis", "threshold": round(float(threshold), 6), "stats_file": sidecar.name,
+        "method": "mahalanobis", "dims": 64, "residual": True,
+        "threshold": round(float(threshold), 6), "stats_file": sidecar.name,
         "fitted_on": f"class means and covariance: {len(keep):,} training images; threshold: "
                      f"{len(y_val):,} validation images",
         "flag_rate_target": rate, "flagged_val": round(float((val_scores > threshold).mean()), 4),
