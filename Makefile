@@ -3,6 +3,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
+# Who can reach the app: this machine only. Serving to a network is explicit and needs a
+# password (CNN_STUDIO_PASSWORD or password in .streamlit/secrets.toml): make run HOST=0.0.0.0
+HOST ?= 127.0.0.1
 # Data root: ../shared/data beside the checkout when present (dev machines, CI), else ./data.
 SHARED := $(abspath ../shared/data)
 export CNN_STUDIO_DATA ?= $(if $(wildcard $(SHARED)),$(SHARED),$(CURDIR)/data)
@@ -14,7 +17,7 @@ BACKEND ?= tensorflow
 EXTRA_REQS := $(if $(filter 1,$(GPU)),requirements-gpu-$(BACKEND).txt,$(if $(filter jax,$(BACKEND)),requirements-jax.txt))
 EXTRA := $(if $(EXTRA_REQS),$(VENV)/.extra-$(BACKEND)-gpu$(GPU))
 
-.PHONY: run test test-fast install install-dev browser lint clean
+.PHONY: run dev test test-fast install install-dev browser lint clean
 
 $(VENV)/.runtime: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +43,13 @@ browser:
 
 # The app, and every run it starts, use Keras on $(BACKEND).
 run: install
-	KERAS_BACKEND=$(BACKEND) $(PY) -m streamlit run app.py --server.port $(PORT)
+	@$(PY) -m ui.auth $(HOST)
+	KERAS_BACKEND=$(BACKEND) $(PY) -m streamlit run app.py --server.address $(HOST) --server.port $(PORT)
+
+# Development: full error details in the browser (off for everyone else).
+dev: install
+	KERAS_BACKEND=$(BACKEND) $(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) \
+		--client.showErrorDetails full
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .

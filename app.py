@@ -4,7 +4,8 @@ import streamlit as st
 import core
 
 core.import_tensorflow()  # quiet, once, before any page imports it
-from ui import common
+from core.errors import StudioError
+from ui import auth, common
 
 st.set_page_config(page_title="CNN Studio", page_icon="🧠", layout="wide")
 
@@ -17,6 +18,10 @@ PAGES = [
     st.Page("app_pages/calculator.py", title="Calculator", icon=":material/calculate:"),
 ]
 
+st.session_state["visitor"] = auth.gate()  # 127.0.0.1: everyone; a network: password holders
 nav = st.navigation(PAGES)
 common.sidebar()
-nav.run()
+try:
+    nav.run()
+except StudioError as exc:  # bad input or settings: one sentence; anything else goes to the server log
+    st.error(str(exc), icon=":material/error:")

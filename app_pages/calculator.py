@@ -55,7 +55,8 @@ table = st.data_editor(
     pd.DataFrame(memory.to_rows(preset_layers), columns=memory.COLUMNS),
     key=f"calc_table_{tag}", num_rows="dynamic", hide_index=False, width="stretch",
     column_config={
-        "kind": st.column_config.SelectboxColumn("layer", options=memory.KINDS, required=True),
+        "kind": st.column_config.SelectboxColumn("layer", options=memory.KINDS, required=True,
+                                                 default="Conv2D"),
         "filters": st.column_config.NumberColumn("filters / units", min_value=0, step=1),
         "kernel": st.column_config.NumberColumn("kernel / pool", min_value=1, step=1),
         "stride": st.column_config.NumberColumn("stride", min_value=1, step=1),
@@ -154,3 +155,5 @@ st.dataframe(remedies[["remedy", "training MB", "saves MB", "fits", "how"]], hid
              key="calc_remedies",
              column_config={"training MB": st.column_config.NumberColumn(format="%.2f"),
                             "saves MB": st.column_config.NumberColumn(format="%.2f")})
+st.caption("Only remedies that save memory for this model and these settings are listed "
+           "(switching to SGD is not offered when SGD is already chosen).")

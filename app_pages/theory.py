@@ -5,6 +5,7 @@ import plotly.express as px
 import streamlit as st
 from PIL import Image
 
+from core import config, fmt
 from core.learn import theory
 
 SECTIONS = [
@@ -19,13 +20,26 @@ SECTIONS = [
 
 
 @st.cache_data(show_spinner=False)
+def _digits_in(root: str, n: int) -> tuple[np.ndarray, str | None]:
+    return theory.digits_with_source(n)
+
+
+def digits_and_why(n: int = 16) -> tuple[np.ndarray, str | None]:
+    """Digits (or stand-ins and why), cached per data root so moving the data is seen at once."""
+    return _digits_in(str(config.data_root()), n)
+
+
 def digits(n: int = 16) -> np.ndarray:
-    return theory.sample_digits(n)
+    return digits_and_why(n)[0]
 
 
 @st.cache_data(show_spinner=False)
-def flower() -> np.ndarray | None:
+def _flower_in(root: str) -> np.ndarray | None:
     return theory.flower_image(128)
+
+
+def flower() -> np.ndarray | None:
+    return _flower_in(str(config.data_root()))
 
 
 @st.cache_resource(show_spinner="Running MobileNetV2's first layer…")
@@ -44,7 +58,7 @@ def classifier():
 
 
 @st.cache_data(show_spinner=False)
-def shift_rows(kernel_name: str, shifts: tuple) -> list[dict]:
+def shift_rows(kernel_name: str, shifts: tuple, root: str) -> list[dict]:
     return theory.shift_experiment(digits(), theory.KERNELS[kernel_name], shifts)
 
 
@@ -93,7 +107,8 @@ def convolution():
                 "under it (Keras computes cross-correlation). **Stride** skips positions; **'same'** "
                 "padding adds zeros so that the output is ceil(n / stride), **'valid'** uses none: "
                 "floor((n - k) / stride) + 1.")
-    sources = ["MNIST digit", "Shapes"] + (["Flower photo (grey)"] if flower() is not None else [])
+    sources = (["MNIST digit"] if digits_and_why()[1] is None else []) + ["Shapes"] \
+        + (["Flower photo (grey)"] if flower() is not None else [])
     drawing = st.session_state.get("last_drawing")  # left by the Draw page
     if drawing is not None:
         sources.insert(0, "Your drawing")
@@ -125,12 +140,16 @@ def convolution():
 
 def pooling():
     st.subheader(SECTIONS[2])
+    images, why = digits_and_why()
+    what = "16 MNIST digits" if why is None else "16 copies of a drawn shape"
     st.markdown("Max pooling keeps the strongest response in each window, so a feature that moves a "
                 "pixel within its window gives the same output: a little **translation invariance**. "
-                "Here the same kernel down-samples 16 MNIST digits by 2 in two ways, and each digit is "
+                f"Here the same kernel down-samples {what} by 2 in two ways, and each one is "
                 "shifted right by 1 to 3 pixels.")
+    if why:
+        st.info(f"{why}; until then the shapes stand in for digits.", icon=":material/info:")
     name = st.selectbox("Kernel", list(theory.KERNELS), index=1, key="t3_kernel")
-    rows = pd.DataFrame(shift_rows(name, (1, 2, 3)))
+    rows = pd.DataFrame(shift_rows(name, (1, 2, 3), str(config.data_root())))
     st.dataframe(rows, hide_index=True, key="t3_table",
                  column_config={"relative change": st.column_config.NumberColumn(format="%.3f")})
     fig = px.bar(rows, x="shift (px)", y="relative change", color="down-sampling", barmode="group",
@@ -150,11 +169,11 @@ def lrn():
     k = c[1].slider("bias k", 0.5, 4.0, 2.0, key="t4_k")
     alpha = c[2].select_slider("alpha", [1e-4, 1e-3, 1e-2, 0.1, 1.0], 1e-4, key="t4_a")
     beta = c[3].slider("beta", 0.25, 1.5, 0.75, key="t4_b")
-    try:
-        rgb, maps, source = feature_maps()
-    except Exception as exc:  # weights missing and no internet
-        st.error(f"ImageNet weights for MobileNetV2 are not available: {exc}", icon=":material/error:")
+    why = theory.lrn_weights_missing()
+    if why:
+        st.info(f"{why}. The formula above is all this section adds to it.", icon=":material/info:")
         return
+    rgb, maps, source = feature_maps()
     out = theory.lrn(maps, r, k, alpha, beta)
     channel = st.slider("Channel", 0, maps.shape[-1] - 1, 0, key="t4_ch")
     cols = st.columns(3)
@@ -179,9 +198,9 @@ def architectures():
     st.subheader(SECTIONS[4])
     rows = pd.DataFrame(theory.architecture_table())[
         ["name", "year", "top5", "params", "counted model", "idea"]]
-    st.dataframe(rows, hide_index=True, key="t5_table",
-                 column_config={"params": st.column_config.NumberColumn(format="localized"),
-                                "year": st.column_config.NumberColumn(format="%d")})
+    rows["params"] = rows["params"].map(fmt.count)
+    rows["year"] = rows["year"].astype(str)
+    st.table(rows.set_index("name"))  # a static table wraps the "idea" text instead of cutting it
     st.caption(theory.TOP5_NOTE + " Parameter counts come from Keras models built with `weights=None` "
                "(cached by `bench/architecture_params.py`) or from this app's calculator.")
     cols = st.columns(2)
@@ -197,8 +216,12 @@ def fcn():
                 "padding: reshape its weights and the outputs are identical. Later dense layers become "
                 "1x1 convolutions. The network then accepts **any image size** and returns a map of "
                 "predictions, one per window, computed in a single pass.")
+    val, why = digits_and_why(16)
+    if why:
+        st.info(f"{why}. This section trains a small digit classifier on them to show it.",
+                icon=":material/info:")
+        return
     model, fcn_model, accuracy = classifier()
-    val = digits(16)
     diff = theory.compare_dense_conv(model, fcn_model, val[:8, ..., None])
     m = st.columns(2)
     m[0].metric("Classifier's validation accuracy", f"{accuracy:.1%}",
@@ -226,12 +249,20 @@ def segmentation():
         "maps to the decoder (FCN-8s, U-Net), and **dilated convolutions** that widen the view "
         "without down-sampling.")
     stride = st.select_slider("Output stride of the network", [1, 2, 4, 8, 16, 32], 8, key="t7_stride")
-    mask = theory.digit_mask(digits()[0])
+    images, why = digits_and_why()
+    if why:
+        st.caption(f"The mask is a drawn shape's: {why}.")
+    mask = theory.digit_mask(images[0])
     coarse = theory.coarse_mask(mask, stride)
     cols = st.columns(2)
     cols[0].image(picture(mask, 224), caption="true mask (224x224)")
     cols[1].image(picture(coarse, 224), caption=f"best a stride-{stride} map can do, upsampled")
     st.metric("IoU with the true mask", f"{theory.iou(coarse, mask):.3f}")
+    if not coarse.any():
+        st.info(f"At stride {stride} each output pixel stands for a {stride}x{stride} block, and no "
+                "block is more than half digit, so the best coarse map is all background: an empty "
+                "mask and an IoU of 0. This is why segmentation nets upsample and use skip connections.",
+                icon=":material/info:")
     rows = pd.DataFrame(theory.upsample_factor_rows(mask))
     st.dataframe(rows, hide_index=True, key="t7_iou")
     st.caption("A skip connection from a stride-8 layer is what lets FCN-8s recover the stride-8 row "

@@ -5,7 +5,9 @@ import time
 import streamlit as st
 
 from core import config, jobs
+from ui import auth
 from ui import train_form as form
+from ui.estimate import time_estimate
 from ui.run_views import get_jobs, live_view, past_runs
 
 REFRESH_S = 1.5
@@ -24,9 +26,10 @@ with st.container(border=True):
     cfg = cfg.with_changes(**form.device_settings(task))
     st.markdown("**Data**")
     n_train, classes = form.data_report(cfg)
-    form.memory_report(cfg, classes, extra)
+    too_big = form.memory_report(cfg, classes, extra)  # over the free RAM or the GPU's memory
+    time_estimate(cfg, n_train, classes)
 
-    problems = form.launch_problems(cfg, n_train)
+    problems = form.launch_problems(cfg, n_train) + ([too_big] if too_big else [])
     command = manager.command(task, cfg.to_options(), config.runs_root() / "<new run>")
     st.markdown("Equivalent command line (run it on another machine, from the project folder):")
     st.code(shlex.join(["python", *command[1:]]), language="bash")
@@ -34,10 +37,15 @@ with st.container(border=True):
         st.error(f"Cannot launch: {problem}.", icon=":material/block:")
     if st.button("Launch", type="primary", icon=":material/rocket_launch:", disabled=bool(problems),
                  key="launch"):
-        run_id = manager.start(task, cfg.to_options())
-        st.session_state.watch_run = run_id
-        st.toast(f"Run {run_id} launched")
-        time.sleep(0.2)
+        visitor = st.session_state.get("visitor", auth.LOCAL)
+        try:
+            run_id = manager.start(task, cfg.to_options(), visitor=visitor, cap=auth.visitor_caps(visitor)[0])
+        except jobs.JobError as exc:  # this visitor's cap on queued runs (network serving only)
+            st.error(str(exc), icon=":material/block:")
+        else:
+            st.session_state.watch_run = run_id
+            st.toast(f"Run {run_id} launched")
+            time.sleep(0.2)
 
 runs = manager.list()  # once per page render; the live view lists again on its own timer
 st.subheader("Current run")

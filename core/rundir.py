@@ -11,7 +11,10 @@ A run is a folder::
     model.keras     the final model
     card.json       its model card (see core.models.cards)
 
-Every JSON file is written atomically (write, then rename).
+Every JSON file is written atomically (write, then rename). Every reader tolerates a
+damaged file (bad bytes, invalid JSON, wrong types): a status that cannot be read, or
+names no known state, reads as ``damaged`` with the reason, so nothing relaunches or
+crashes on it, and ``problems()`` lists what is wrong for the page and ``core.jobs list``.
 """
 from __future__ import annotations
 
@@ -20,12 +23,20 @@ import os
 import time
 from pathlib import Path
 
-from core.io import _json_default, atomic_write_json
+from core.io import JsonFileError, _json_default, atomic_write_json, read_json
 from core.models.cards import RUN_CARD
 
 JOB_FILE = "job.json"  # what core.jobs was asked to run; config.json is the task's own record
 STATES = ("queued", "running", "succeeded", "failed", "stopped")
 FINAL_STATES = ("succeeded", "failed", "stopped")
+DAMAGED = "damaged"  # shown for a status that cannot be read; never started, never changed by a refresh
+_NUMBERS = ("started", "finished", "launched", "queued", "updated", "pid", "supervisor_pid")
+# Fields a metrics record of each type must hold as numbers; other records are skipped.
+_METRIC_NUMBERS = {"batch": ("epoch", "batch", "time"), "epoch": ("epoch", "time")}
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value == value
 
 
 def holds_only_run_files(path: str | Path) -> bool:
@@ -69,17 +80,56 @@ class RunDir:
         atomic_write_json(self.config_path, config)
 
     def read_config(self) -> dict:
+        """config.json; {} when absent or damaged (``problems()`` says why)."""
         return _read_json(self.config_path) or {}
 
     # status -------------------------------------------------------------
     def read_status(self) -> dict:
-        return _read_json(self.status_path) or {}
+        """status.json with a known ``state``, or ``state: "damaged"`` and ``damaged: reason``.
+
+        Fields that should be numbers but are not are dropped; {} when there is no file.
+        """
+        try:
+            status = read_json(self.status_path)
+        except JsonFileError as exc:
+            return {"state": DAMAGED, "damaged": str(exc)}
+        if status is None:
+            return {}
+        status = {k: v for k, v in status.items() if k not in _NUMBERS or v is None or _is_number(v)}
+        state = status.get("state")
+        if state not in STATES:
+            reason = "status.json names no state" if state is None else f"unknown state {str(state)[:40]!r}"
+            status |= {"state": DAMAGED, "damaged": reason}
+        for key in ("error", "device", "task"):
+            if key in status and status[key] is not None and not isinstance(status[key], str):
+                status[key] = str(status[key])
+        return status
+
+    def problems(self) -> list[str]:
+        """What is damaged in this run's own files, one reason each (empty: nothing)."""
+        reasons = []
+        status = self.read_status()
+        if status.get("state") == DAMAGED:
+            reasons.append(status["damaged"])
+        for path in (self.config_path,):
+            try:
+                read_json(path)
+            except JsonFileError as exc:
+                reasons.append(str(exc))
+        return reasons
 
     def update_status(self, **fields) -> dict:
-        """Merge fields into status.json (atomically) and return the new status."""
+        """Merge fields into status.json (atomically) and return the new status.
+
+        A damaged status is replaced rather than merged.
+        """
         if "state" in fields and fields["state"] not in STATES:
             raise ValueError(f"unknown run state {fields['state']!r}")
-        status = self.read_status() | fields | {"updated": time.time()}
+        try:
+            old = read_json(self.status_path, default={})
+        except JsonFileError:
+            old = {}
+        status = old | fields | {"updated": time.time()}
         atomic_write_json(self.status_path, status)
         return status
 
@@ -93,16 +143,26 @@ class RunDir:
             handle.flush()
 
     def read_metrics(self, kind: str | None = None) -> list[dict]:
-        if not self.metrics_path.is_file():
+        """The records of metrics.jsonl (of one ``type``); lines that are not sound records are skipped.
+
+        A line being written right now, bad bytes, a value that is not an object, or a
+        batch/epoch record whose counters are not numbers: none of them reach a caller.
+        """
+        try:
+            data = self.metrics_path.read_bytes()
+        except OSError:
             return []
         records = []
-        for line in self.metrics_path.read_text(encoding="utf-8").splitlines():
+        for raw in data.splitlines():
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line being written right now
-            if kind is None or record.get("type") == kind:
-                records.append(record)
+                record = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError, RecursionError):
+                continue
+            if not isinstance(record, dict) or (kind is not None and record.get("type") != kind):
+                continue
+            if not all(_is_number(record.get(key)) for key in _METRIC_NUMBERS.get(record.get("type"), ())):
+                continue
+            records.append(record)
         return records
 
     # stop ---------------------------------------------------------------
@@ -139,9 +199,10 @@ class RunDir:
 
 
 def _read_json(path: Path) -> dict | None:
+    """The object in ``path``; None when absent or damaged."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        return read_json(path)
+    except JsonFileError:
         return None
 
 

@@ -58,10 +58,13 @@ def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
 
 
 @contextlib.contextmanager
-def running_streamlit(runs: Path, log_dir: Path):
-    """`streamlit run app.py` on a free port with its own runs folder; yields a dict with the URL."""
+def running_streamlit(runs: Path, log_dir: Path, env: dict | None = None):
+    """`streamlit run app.py` on a free port with its own runs folder; yields a dict with the URL.
+
+    ``env`` adds settings (a data root, say). On exit the server and any run it started end.
+    """
     port = _free_port()
-    env = os.environ | {"CNN_STUDIO_RUNS": str(runs), "PYTHONUNBUFFERED": "1"}
+    env = os.environ | {"CNN_STUDIO_RUNS": str(runs), "PYTHONUNBUFFERED": "1"} | (env or {})
     log = open(log_dir / "streamlit.log", "w+")
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
@@ -80,6 +83,12 @@ def running_streamlit(runs: Path, log_dir: Path):
         except (ProcessLookupError, subprocess.TimeoutExpired):
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
+        from core.jobs import Jobs
+
+        for run in Jobs(runs).list():  # runs live in their own sessions: end any left over
+            if not run.finished and run.status.get("supervisor_pid"):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(run.status["supervisor_pid"], signal.SIGKILL)
 
 
 @pytest.fixture(scope="session")
@@ -108,17 +117,25 @@ def browser():
         chromium.close()
 
 
-@pytest.fixture
-def page(browser, streamlit_server):
-    """A fresh browser tab; the test fails if the page it leaves shows a Streamlit exception box."""
+@contextlib.contextmanager
+def new_tab(browser):
+    """A fresh browser tab; fails the test if the page it leaves shows a Streamlit exception box."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(60_000)
-    yield page
-    shown = page.locator("[data-testid='stException']")
-    errors = [shown.nth(i).inner_text()[:300] for i in range(shown.count())]
-    context.close()
-    assert not errors, f"the page showed an exception: {errors}"
+    try:
+        yield page
+        shown = page.locator("[data-testid='stException']")
+        errors = [shown.nth(i).inner_text()[:300] for i in range(shown.count())]
+        assert not errors, f"the page showed an exception: {errors}"
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def page(browser, streamlit_server):
+    with new_tab(browser) as tab:
+        yield tab
 
 
 def page_exceptions(at) -> list[str]:

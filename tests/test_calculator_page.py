@@ -100,3 +100,25 @@ def test_other_presets_match_the_core(isolated):
     at.selectbox(key="calc_preset").set_value("VGG-16-like (224x224)").run()
     assert not at.exception
     assert _metrics(at)["Parameters"] == "138,357,544"
+
+
+def test_a_typed_row_without_a_layer_type_is_named_not_ignored(isolated):
+    at = _page()
+    at.session_state["calc_table_0"] = {"edited_rows": {}, "added_rows": [{"filters": 64}],
+                                        "deleted_rows": []}
+    at.run()
+    assert not at.exception
+    (error,) = at.error
+    assert "Row 4 has a filters but no layer type" in error.value
+
+
+def test_remedies_that_cannot_apply_are_left_out():
+    shape, layers = memory.preset("Exercise: 3 conv layers on 200x300 RGB")
+    names = {opt: [r["remedy"] for r in memory.remedies(shape, layers, batch=50, optimizer=opt)]
+             for opt in ("sgd", "momentum", "adam")}
+    assert not any(name.startswith("SGD instead") for name in names["sgd"])
+    assert "SGD instead of Adam" in names["adam"] and "SGD instead of SGD with momentum" in names["momentum"]
+    mixed = memory.remedies(shape, layers, dtype="mixed", batch=50)
+    assert "Mixed precision" not in [r["remedy"] for r in mixed]  # already in use: it saves nothing
+    assert all(r["saving"] is None or r["saving"] > 0 for opt in names for r in
+               memory.remedies(shape, layers, batch=50, optimizer=opt))

@@ -1,4 +1,4 @@
-"""Image folders: scanning by content, errors, the stratified split, the training batches (any Keras backend)."""
+"""Image folders: scanning by content, errors, the stratified split, batches for any Keras backend."""
 from __future__ import annotations
 
 import os
@@ -30,12 +30,26 @@ def messy(tmp_path):
     return root
 
 
-def test_scan_reports_too_small_class_with_counts(messy):
+def test_a_small_class_is_advised_and_only_an_unsplittable_one_refused(messy):
+    found = folders.scan(messy)  # 7 images: trainable, with a warning
+    assert found.counts["tiny"] == 7
+    note = folders.advice(found.counts)
+    assert "tiny (7)" in note and "100" in note and "red" not in note
+    assert "limit of 40" in folders.advice(found.counts, limit_per_class=40)
+    for extra in sorted((messy / "tiny").iterdir())[2:]:
+        extra.unlink()
     with pytest.raises(folders.FolderError) as err:
         folders.scan(messy)
     message = str(err.value)
-    assert "at least 100" in message and "tiny has 7" in message
+    assert "tiny has 2" in message and "training, validation and test" in message
     assert "red" not in message  # only the offending class is named
+
+
+def test_a_limit_that_leaves_a_class_unsplittable_names_it(messy):
+    found = folders.scan(messy)
+    limited = r"class 'green' has 2 image\(s\) \(limited to 2 per class\)"
+    with pytest.raises(folders.FolderError, match=limited):
+        folders.split(found, limit_per_class=2)
 
 
 def test_scan_skips_bad_files_and_finds_nested_ones(messy):
@@ -46,7 +60,7 @@ def test_scan_skips_bad_files_and_finds_nested_ones(messy):
     skipped = dict(result.skipped)
     assert set(skipped) == {"red/broken.jpg", "red/notes.jpg"}
     assert "truncated" in skipped["red/broken.jpg"].lower()
-    assert "identify" in skipped["red/notes.jpg"]
+    assert "not an image we can read" in skipped["red/notes.jpg"]
     assert "skipped 2 file(s)" in result.report()
 
 

@@ -31,6 +31,12 @@ def test_home_page_shows_device_data_and_models(isolated):
     # Missing data is explained: where it was looked for and which variable to set.
     (warning,) = at.warning
     assert str(isolated["data"]) in warning.value and config.DATA_ENV in warning.value
+    # One card per page, each with a link; the machine details sit in one expander.
+    links = at.get("page_link")
+    assert [link.proto.page for link in links] == ["draw", "classify", "train", "theory", "calculator"]
+    assert "Start here" in text
+    (details,) = at.expander
+    assert "data sets" in details.label and "Data sets found" in [m.label for m in details.metric]
     # The sidebar names the device and the versions.
     sidebar = "\n".join(m.value for m in at.sidebar.markdown) + "\n".join(c.value for c in at.sidebar.caption)
     assert "Device:" in sidebar and "TensorFlow 2." in sidebar

@@ -38,12 +38,16 @@ def test_one_not_sure_threshold_for_digits_and_photos():
     assert not [p.name for p in pages.glob("*.py") if "UNSURE_BELOW =" in p.read_text()]
 
 
-def test_calculator_picks_the_gpu_the_user_chose(isolated, monkeypatch):
+def test_calculator_picks_the_gpu_the_user_chose(isolated, monkeypatch, request):
     """The Calculator indexed the unfiltered GPU list with an index from the filtered one."""
     gpus = [machine.GPU("No-size GPU"), machine.GPU("Big GPU", memory_mb=16_000)]
+    from ui import common
+
     real = machine.machine_info()
     monkeypatch.setattr(machine, "machine_info", lambda: machine.MachineInfo(
         real.python, real.tensorflow, real.keras, real.cpu_count, gpus=gpus))
+    common.machine_info.clear()  # the pages cache it per process: forget it now and after the test
+    request.addfinalizer(common.machine_info.clear)
     at = AppTest.from_file(str(config.PROJECT_ROOT / "app.py"), default_timeout=120).run()
     at.switch_page("app_pages/calculator.py").run()
     assert not at.exception, [e.message for e in at.exception]
@@ -57,3 +61,37 @@ def test_mnist_file_names_and_image_suffixes_have_one_owner():
 
     assert machine.MNIST_FILES == tuple(mnist.FILES.values())
     assert zipimport.IMAGE_SUFFIXES is photo.IMAGE_SUFFIXES and machine.IMAGE_SUFFIXES is photo.IMAGE_SUFFIXES
+
+
+def test_the_pages_split_sizes_are_the_splits_the_runs_make(tmp_path):
+    """The Train page computed 70%/90% training shares itself; core now says what the split will be."""
+    from core.data import folders, mnist
+    from tests.fixtures.images import make_shapes
+
+    make_shapes(tmp_path / "set", per_class=23, size=16)
+    scanned = folders.scan(tmp_path / "set", min_per_class=0)
+    split = folders.split(scanned, 0.15, 0.2, seed=1, limit_per_class=21)
+    made = {k: len(split[k]) for k in ("train", "val", "test")}
+    assert folders.split_sizes(scanned.counts, 0.15, 0.2, 21) == made
+    assert mnist.split_sizes(mnist.TRAIN_IMAGES, 0.1) == (54_000, 6_000)
+    assert mnist.split_sizes(mnist.TRAIN_IMAGES, 0.1, limit=400) == (360, 40)
+    assert mnist.split_sizes(mnist.TRAIN_IMAGES, 0.0) == (60_000, 0)
+
+
+def test_mixed_precision_is_resolved_by_one_rule():
+    from core.training.devices import resolve_mixed
+
+    cpu = machine.MachineInfo("3.11", "2.21", "3.15", 2)
+    gpu = machine.MachineInfo("3.11", "2.21", "3.15", 2, gpus=[machine.GPU("H100", 80_000, "9.0")],
+                              mixed_precision=True)
+    assert [resolve_mixed(c, cpu) for c in ("auto", "on", "off")] == [False, False, False]
+    assert [resolve_mixed(c, gpu) for c in ("auto", "on", "off")] == [True, True, False]
+
+
+def test_an_upload_name_is_a_slug():
+    """The page built the unpack folder from the client's file name (``../flowers/evil.zip``)."""
+    from core.data import uploads
+
+    assert uploads.slug("../flowers/evil.zip") == "evil"
+    assert uploads.slug("/tmp/x y!.zip") == "x-y"
+    assert uploads.slug("..") == "upload"

@@ -4,7 +4,6 @@ import json
 import pytest
 
 from core import machine as system
-from core.models import cards
 
 
 def _fake_mnist(folder):
@@ -69,7 +68,7 @@ def test_models_found_and_parsed_from_cards(isolated):
 
 @pytest.mark.parametrize("content, message", [
     ("{not json", "not valid JSON"),
-    ("[1, 2]", "must be a JSON object"),
+    ("[1, 2]", "not a JSON object"),
     ('{"name": "x", "task": "mnist"}', "missing field(s) model_file"),
     ('{"name": "x", "task": "audio", "model_file": "x.keras"}', "unknown task"),
 ])
@@ -90,11 +89,13 @@ def test_a_card_whose_model_file_is_missing_is_flagged(isolated):
 
 def test_atomic_write_leaves_no_temp_files(tmp_path):
     target = tmp_path / "sub" / "card.json"
-    cards.atomic_write_json(target, {"a": 1})
-    cards.atomic_write_json(target, {"a": 2})
+    from core import io as core_io
+
+    core_io.atomic_write_json(target, {"a": 1})
+    core_io.atomic_write_json(target, {"a": 2})
     assert json.loads(target.read_text()) == {"a": 2}
     assert [p.name for p in target.parent.iterdir()] == ["card.json"]
-    assert cards.sha256_file(target) == cards.sha256_file(target)
+    assert core_io.sha256_file(target) == core_io.sha256_file(target)
 
 
 def test_machine_info_reports_real_versions():

@@ -114,7 +114,7 @@ def test_launch_watch_open_and_delete_a_real_run(mnist_like):
 
     at.run()
     table = at.dataframe[-1].value
-    assert list(table["status"]) == ["succeeded"] and table["test"][0] > 0
+    assert list(table["status"]) == ["succeeded"] and table["test"][0].endswith("%")
     assert any("Finished: test accuracy" in s.value for s in at.success)
     at.multiselect(key="runs_chosen").set_value([run.id]).run()
     at.button[[b.label for b in at.button].index("Open")].click().run()
@@ -125,29 +125,82 @@ def test_launch_watch_open_and_delete_a_real_run(mnist_like):
     assert not at.exception and Jobs().list() == []
 
 
-def test_zip_upload_is_checked_then_unpacked_under_the_data_root(isolated):
+def _set(n_per_class: int, wrap: str = "set") -> bytes:
     from tests.fixtures.images import _png, _zip
 
+    return _zip({f"{wrap}/{c}/{i}.png": _png((i, 0, 0)) for c in ("ants", "bees") for i in range(n_per_class)}
+                | {f"{wrap}/ants/readme.txt": b"hi"}).getvalue()
+
+
+def _upload(at, name: str, data: bytes) -> None:
+    key = f"image_zip_{at.session_state['zip_generation']}"
+    at.file_uploader(key=key).set_value((name, data, "application/zip")).run()
+
+
+def test_zip_upload_is_checked_then_unpacked_under_the_uploads_folder(isolated):
+    from core import config
+    from tests.fixtures.images import _png, _zip
+
+    flowers = isolated["data"] / "flowers" / "daisy"
+    flowers.mkdir(parents=True)
     at = _page()
     at.radio(key="train_task").set_value("Image classifier on a folder").run()
-    at.radio(key="image_source").set_value("Upload a .zip").run()
-    evil = _zip({"a/x.png": _png(), "../../evil.png": _png()}).getvalue()
-    at.file_uploader(key="image_zip").set_value(("evil.zip", evil, "application/zip")).run()
+    at.radio(key="image_source").set_value("An uploaded .zip").run()
+    uploads = config.uploads_root()
+    _upload(at, "evil.zip", _zip({"a/x.png": _png(), "../../evil.png": _png()}).getvalue())
     assert not at.exception
     assert any("evil.zip: refused" in e and "outside" in e for e in _errors(at)), _errors(at)
-    uploads = isolated["data"] / "uploads"
+    assert at.session_state["zip_generation"] == 1  # the refused file is dropped from the widget
+    _upload(at, "few.zip", _set(2))  # fewer than one image each for training, validation and test
+    assert any("at least 3 usable images" in e and "ants has 2" in e for e in _errors(at)), _errors(at)
     assert _launch(at).disabled and not (uploads.exists() and any(uploads.iterdir()))
 
-    good = _zip({f"set/{c}/{i}.png": _png((i * 30, 0, 0)) for c in ("ants", "bees") for i in range(3)}
-                | {"set/ants/readme.txt": b"hi"}).getvalue()
-    at.file_uploader(key="image_zip").set_value(("bugs.zip", good, "application/zip")).run()
-    assert not at.exception
-    table = at.dataframe[0].value
-    assert dict(zip(table["class"], table["images"], strict=True)) == {"ants": 3, "bees": 3}
+    _upload(at, "../flowers/evil.zip", _set(100))  # a name that was a path: now only a slug
+    assert not at.exception, [e.message for e in at.exception]
+    (folder,) = uploads.iterdir()
+    assert folder.name.startswith("evil-") and list(flowers.iterdir()) == []
+    sets = at.dataframe[0].value
+    assert list(sets["data set"]) == [folder.name] and list(sets["images"]) == [200]
+    table = at.dataframe[1].value
+    assert dict(zip(table["class"], table["images"], strict=True)) == {"ants": 100, "bees": 100}
     assert any("readme.txt (not an image file)" in c.value for c in at.caption)
     (command,) = [c.value for c in at.code if "core.train" in c.value]
-    (folder,) = (isolated["data"] / "uploads").iterdir()
-    assert f"--data uploads/{folder.name}/set " in command
+    assert f"--data {folder / 'data' / 'set'} " in command
+
+    at.selectbox(key="upload_delete_pick").set_value(folder.name).run()
+    at.checkbox(key="upload_delete_confirm").check().run()
+    at.button(key="upload_delete").click().run()
+    assert not at.exception and list(uploads.iterdir()) == []
+
+
+def test_a_run_larger_than_the_free_memory_is_refused(mnist_like, monkeypatch):
+    from core.training import devices
+
+    monkeypatch.setattr(devices, "available_ram_bytes", lambda: 1_000_000)  # 1 MB free
+    at = _page()
+    assert any("more than the free RAM (0.0 GB)" in e for e in _errors(at)), _errors(at)
+    assert _launch(at).disabled
+
+
+def test_a_damaged_run_is_listed_opened_and_deleted(isolated):
+    import json
+
+    from core.rundir import RunDir
+
+    bad = RunDir(isolated["runs"] / "bad").create()
+    bad.status_path.write_bytes(b"\xff\xfe")
+    bad.card_path.write_text(json.dumps({"metrics": {"test_accuracy": "ninety"}}))
+    bad.metrics_path.write_bytes(b"\xff\n[1]\n")
+    at = _page()
+    table = at.dataframe[-1].value
+    assert list(table["status"]) == ["damaged"]
+    at.multiselect(key="runs_chosen").set_value(["bad"]).run()
+    at.button[[b.label for b in at.button].index("Open")].click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert any("damaged: status.json is not UTF-8 text" in w.value for w in at.warning)
+    at.checkbox(key="confirm_delete").check().run()
+    at.button[[b.label for b in at.button].index("Delete selected")].click().run()
+    assert not at.exception and not bad.path.exists()
 
 
 def test_a_refit_run_from_the_command_line_opens_without_a_validation_figure(mnist_like):
@@ -163,3 +216,17 @@ def test_a_refit_run_from_the_command_line_opens_without_a_validation_figure(mni
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Validation accuracy"] == "none held out"
     assert metrics["Test accuracy"].endswith("%")
+
+
+def test_a_small_class_is_a_warning_not_a_refusal(isolated):
+    for name in ("cats", "dogs"):
+        folder = isolated["data"] / "pets" / name
+        folder.mkdir(parents=True)
+        for i in range(30):  # about what Teachable Machine trains with
+            Image.fromarray(np.full((16, 16, 3), i * 8, np.uint8)).save(folder / f"{i}.png")
+    at = _page()
+    at.radio(key="train_task").set_value("Image classifier on a folder").run()
+    at.radio(key="image_source").set_value("A folder under the data root").run()
+    at.text_input(key="image_folder").set_value("pets").run()
+    assert any("Fewer than 100 images in cats (30), dogs (30)" in w.value for w in at.warning)
+    assert not _errors(at) and not _launch(at).disabled

@@ -1,17 +1,15 @@
 """In Chromium: launch a short MNIST run from the Train page, watch it end, then predict with it on Draw."""
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from core.data.mnist import FILES, write_idx
 from core.jobs import Jobs
-from tests.conftest import ROOT, _free_port, _wait_http, screenshot, wait_for_app
+from tests.conftest import new_tab, running_streamlit, screenshot, wait_for_app
 from tests.fixtures.drawing import DIGITS, draw
 from tests.fixtures.mnist import _digits
 
@@ -29,35 +27,14 @@ def train_server(tmp_path_factory):
     for key, array in {"train_images": x_tr, "train_labels": y_tr,
                        "test_images": x_te, "test_labels": y_te}.items():
         write_idx(mnist / FILES[key], array)
-    runs = base / "runs"
-    port = _free_port()
-    env = os.environ | {"CNN_STUDIO_DATA": str(base / "data"), "CNN_STUDIO_RUNS": str(runs),
-                        "PYTHONUNBUFFERED": "1"}
-    log = open(base / "streamlit.log", "w+")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.address", "127.0.0.1", "--server.port", str(port)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_http(url + "/_stcore/health", proc)
-        yield {"url": url, "runs": runs}
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=15)
-        log.close()
-        for run in Jobs(runs).list():  # runs live in their own sessions: end any left over
-            if not run.finished and run.status.get("supervisor_pid"):
-                os.killpg(run.status["supervisor_pid"], signal.SIGKILL)
+    with running_streamlit(base / "runs", base, env={"CNN_STUDIO_DATA": str(base / "data")}) as server:
+        yield server
 
 
 @pytest.fixture
 def train_page(browser, train_server):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    yield page
-    context.close()
+    with new_tab(browser) as tab:
+        yield tab
 
 
 def _fill(page, label, value, expect):
@@ -76,14 +53,14 @@ def test_launch_watch_and_use_a_run(train_page, train_server):
     page = train_page
     page.goto(train_server["url"])
     wait_for_app(page)
-    page.locator("[data-testid='stSidebarNav']").get_by_text("Train").click()
+    page.locator("[data-testid='stSidebarNav']").get_by_text("Train", exact=True).click()
     page.get_by_text("Equivalent command line").wait_for()
     page.get_by_label("Architecture").click()
     page.get_by_role("option", name="seed: Notebook baseline CNN").click()
     _command_shows(page, "--arch seed")
     _fill(page, "Epochs", 2, "--epochs 2")
     _fill(page, "Batch size", 32, "--batch-size 32")
-    _fill(page, "Use only the first N training images (0: all 60,000)", 400, "--limit 400")
+    _fill(page, "Use only the first N training images", 400, "--limit 400")
     command = page.locator("[data-testid='stCode']").first.inner_text()
     assert "--arch seed --epochs 2 --batch-size 32" in command and "--limit 400" in command
 
@@ -98,12 +75,18 @@ def test_launch_watch_and_use_a_run(train_page, train_server):
     (run,) = Jobs(train_server["runs"]).list()
     assert run.state == "succeeded" and run.has_model
 
-    # Use it: the Draw page lists the run's model; pick it and draw.
-    main.get_by_text("Use it now").click()
+    # Take it home: the Keras export downloads as a zip with its card, labels and preprocessing.
+    main.get_by_role("button", name="Prepare download").click()
+    button = main.get_by_role("button", name=f"Download {run.id}.zip")
+    button.wait_for(timeout=120_000)
+    with page.expect_download() as download:
+        button.click()
+    names = zipfile.ZipFile(download.value.path()).namelist()
+    assert {"model.keras", "card.json", "labels.txt", "preprocessing.json"} <= set(names)
+
+    # Use it: the Draw page opens with the run's model already selected.
+    main.get_by_role("button", name="Use it now").click()
     page.get_by_text("Draw a digit on the black canvas").wait_for()
-    page.get_by_label("Model").click()
-    # Shipped models say "(shipped)"; the one run of this test is the only "(your run ...)".
-    page.get_by_role("option").filter(has_text="(your run ").click()
     wait_for_app(page)
     canvas = page.locator("canvas.upper-canvas >> visible=true")
     draw(page, canvas, DIGITS[7])
@@ -113,3 +96,47 @@ def test_launch_watch_and_use_a_run(train_page, train_server):
     picked = page.locator("[data-testid='stSelectbox']").first
     assert "(your run " in (picked.locator("input").first.input_value() or picked.inner_text())
     assert "Prediction:" in main.inner_text() or "Not sure" in main.inner_text()
+
+
+def test_stop_shows_where_the_run_really_stopped(train_page, train_server):
+    page = train_page
+    page.goto(train_server["url"])
+    wait_for_app(page)
+    page.locator("[data-testid='stSidebarNav']").get_by_text("Train", exact=True).click()
+    page.get_by_text("Equivalent command line").wait_for()
+    _fill(page, "Epochs", 100, "--epochs 100")
+    _fill(page, "Use only the first N training images", 400, "--limit 400")
+    page.get_by_role("button", name="Launch").click()
+    main = page.locator("[data-testid='stMain']")
+    main.get_by_text("batch ").first.wait_for(timeout=120_000)  # training has started
+    main.get_by_role("button", name="Stop").click()
+    warning = main.get_by_text("Stopped early at epoch")
+    warning.wait_for(timeout=120_000)
+    screenshot(page, "train_page_stopped")
+    runs = {r.id: r for r in Jobs(train_server["runs"]).list()}
+    stopped = [r for r in runs.values() if r.state == "stopped"]
+    assert len(stopped) == 1
+    progress = Jobs(train_server["runs"]).progress(stopped[0].id)
+    where = progress["stopped_at"]
+    assert f"epoch {where['epoch']}, batch {where['batch']} of {where['steps']}" in warning.inner_text()
+    text = main.inner_text()
+    assert f"epoch {where['epoch']}/100" in text and "Finished: test" not in text
+
+
+def test_the_terminal_stays_quiet_through_every_page(train_page, train_server):
+    """After the runs above, visit every page and change the architecture: no warning, no traceback."""
+    page = train_page
+    page.goto(train_server["url"])
+    wait_for_app(page)
+    nav = page.locator("[data-testid='stSidebarNav']")
+    for title in ("Draw a digit", "Classify a photo", "Theory", "Calculator", "Home", "Train"):
+        nav.get_by_text(title, exact=True).click()
+        wait_for_app(page)
+    page.get_by_label("Architecture").click()
+    page.get_by_role("option", name="best: Best single CNN").click()
+    _command_shows(page, "--arch best")
+    wait_for_app(page)
+    log = Path(train_server["log"]).read_text()
+    noisy = [line for line in log.splitlines()
+             if any(word in line for word in ("Traceback", "Warning", "WARNING", "Error", "error:"))]
+    assert not noisy, "\n".join(noisy[:20])

@@ -119,11 +119,11 @@ def test_bad_settings_and_data_fail_clearly(isolated, capsys):
     assert "unknown backbone" in RunDir(out).read_status()["error"]
     (isolated["data"] / "few" / "a").mkdir(parents=True)
     (isolated["data"] / "few" / "b").mkdir()
-    make_shapes(isolated["data"] / "few", per_class=12, size=16, classes={"a": (1, 2, 3), "b": (4, 5, 6)})
+    make_shapes(isolated["data"] / "few", per_class=2, size=16, classes={"a": (1, 2, 3), "b": (4, 5, 6)})
     code = main(["transfer", "--data", "few", "--weights", "none", "--out", str(isolated["runs"] / "few")])
     assert code == 2
     error = RunDir(isolated["runs"] / "few").read_status()["error"]
-    assert "at least 100" in error and "a has 12" in error and "b has 12" in error
+    assert "at least 3" in error and "a has 2" in error and "b has 2" in error
     code = main(["transfer", "--data", "../../etc", "--out", str(isolated["runs"] / "x")])
     assert code == 2 and "outside the data folder" in capsys.readouterr().err
 

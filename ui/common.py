@@ -35,5 +35,21 @@ def model_picker(task: str, key: str, label: str = "Model"):
             icon=":material/error:",
         )
         return None
+    wanted = st.session_state.get(USE_MODEL)
+    if wanted and wanted["task"] == task:  # "Use it now" on the Train page picked this run's model
+        del st.session_state[USE_MODEL]
+        for i, entry in enumerate(usable):
+            if entry.source == "run" and entry.card_path.parent.name == wanted["run"]:
+                st.session_state[key] = i
     index = st.selectbox(label, range(len(usable)), format_func=lambda i: usable[i].label(), key=key)
     return usable[index]
+
+
+USE_MODEL = "use_model"
+PREDICTION_PAGES = {"mnist": "app_pages/draw.py", "image": "app_pages/classify.py"}
+
+
+def use_it_now(run_id: str, model_task: str) -> None:
+    """Open the page that uses ``model_task`` models with run ``run_id``'s model selected."""
+    st.session_state[USE_MODEL] = {"task": model_task, "run": run_id}
+    st.switch_page(PREDICTION_PAGES[model_task])

@@ -13,7 +13,6 @@ from core import config
 from core import machine as system
 from core.data import folders
 from core.data import mnist as mnist_data
-from core.data import zipimport as zipdata
 from core.models import mnist as mnist_models
 from core.models import transfer as transfer_models
 from core.training import devices
@@ -28,6 +27,7 @@ from core.training.settings import (
     label,
 )
 from ui.common import machine_info
+from ui.datasets import uploaded_source
 
 
 @st.cache_resource(show_spinner="Building the model to estimate its memory…")
@@ -50,7 +50,7 @@ def mnist_train_count(folder: str, stamp: float) -> int:
 
 
 @st.cache_data(show_spinner="Scanning the images…")
-def scan_folder(path: str, stamp: float) -> tuple[dict, list, str | None]:
+def scan_folder(path: str, stamp: tuple) -> tuple[dict, list, str | None]:
     """Counts per class, skipped files and the scan's complaint (None when trainable)."""
     try:
         found = folders.scan(path)
@@ -126,9 +126,9 @@ def mnist_settings() -> tuple[MnistSettings, dict]:
 
 
 def image_source() -> str | None:
-    """The data folder (relative to the data root) chosen by the user."""
+    """The data folder chosen by the user: relative to the data root, or an uploaded set's folder."""
     root = config.data_root()
-    source = st.radio("Images", ["Flowers (5 classes)", "A folder under the data root", "Upload a .zip"],
+    source = st.radio("Images", ["Flowers (5 classes)", "A folder under the data root", "An uploaded .zip"],
                       horizontal=True, key="image_source")
     if source.startswith("Flowers"):
         return default(TransferSettings, "data")
@@ -142,24 +142,7 @@ def image_source() -> str | None:
         except folders.FolderError as exc:
             st.error(str(exc), icon=":material/error:")
             return None
-    upload = st.file_uploader("A .zip with one folder per class", type=["zip"], key="image_zip")
-    if upload is None:
-        return None
-    try:
-        dest = zipdata.upload_folder(upload.name, upload.getvalue())
-        if not dest.exists():
-            report = zipdata.extract_zip(upload, dest)
-            if report.skipped:
-                st.caption(f"{len(report.skipped)} entries of the zip were left out: "
-                           + ", ".join(f"{name} ({why})" for name, why in report.skipped[:8]))
-        data_dir = zipdata.class_root(dest)
-    except zipdata.ZipDataError as exc:
-        st.error(f"{upload.name}: {exc}", icon=":material/error:")
-        return None
-    except OSError as exc:
-        st.error(f"Cannot unpack the zip: {exc.strerror or exc}", icon=":material/error:")
-        return None
-    return str(data_dir.relative_to(root))
+    return uploaded_source()
 
 
 def image_settings() -> tuple[TransferSettings, dict]:
@@ -214,7 +197,7 @@ def data_report(cfg: Settings) -> tuple[int | None, int]:
         st.error(f"No folder {path}: the flowers set belongs in the data root ({config.data_root()}).",
                  icon=":material/error:")
         return None, 0
-    counts, skipped, problem = scan_folder(str(path), path.stat().st_mtime)
+    counts, skipped, problem = scan_folder(str(path), folders.stamp(path))  # sees images added anywhere
     if counts:
         frame = pd.DataFrame({"class": list(counts), "images": list(counts.values())})
         st.dataframe(frame, hide_index=True, width="content")
@@ -225,12 +208,16 @@ def data_report(cfg: Settings) -> tuple[int | None, int]:
         st.error(problem, icon=":material/error:")
         return None, len(counts)
     sizes = folders.split_sizes(counts, cfg.val_frac, cfg.test_frac, cfg.limit_per_class)
+    few = folders.advice(counts, cfg.limit_per_class)
+    if few:
+        st.warning(f"{few}.", icon=":material/warning:")
     st.caption(f"{sum(sizes.values()):,} images: {sizes['train']:,} for training, {sizes['val']:,} "
                f"validation, {sizes['test']:,} test (stratified by class).")
     return sizes["train"], len(counts)
 
 
-def memory_report(cfg: Settings, classes: int, extra: dict) -> None:
+def memory_report(cfg: Settings, classes: int, extra: dict) -> str | None:
+    """Show the memory estimate; return why the run cannot start on this machine (too big), or None."""
     info = machine_info()
     mixed = devices.resolve_mixed(cfg.mixed_precision, info)
     key = (cfg.arch,) if isinstance(cfg, MnistSettings) else (cfg.backbone, max(classes, 2), cfg.image_size)
@@ -239,17 +226,18 @@ def memory_report(cfg: Settings, classes: int, extra: dict) -> None:
         est = model_memory(cfg.TASK, key, batch, mixed, extra["optimizer"])
     except Exception as exc:  # noqa: BLE001 - an estimate must never block the page
         st.caption(f"No memory estimate: {exc}")
-        return
+        return None
     text = (f"Estimated training memory: **{mb(est['total_bytes'])}** at batch {batch} "
             f"({mb(est['activation_bytes'])} activations, {mb(est['weight_bytes'])} weights, gradients and "
             f"optimizer state; {est['params']:,} parameters). A floor: frameworks add workspace.")
-    gpu_bytes = info.smallest_gpu_bytes()
+    gpu_bytes = info.smallest_gpu_bytes() if cfg.device != "cpu" else None
     fit = devices.fits(est["total_bytes"], gpu_bytes)
     if fit is False:
         st.warning(text + f" **It will not fit the GPU's {mb(gpu_bytes)}**: lower the batch size, "
                    "the image size, or turn mixed precision on.", icon=":material/warning:")
     else:
         st.markdown(text + (" It fits the GPU." if fit else ""))
+    return devices.memory_refusal(est["total_bytes"], gpu_bytes, devices.available_ram_bytes())
 
 
 def launch_problems(cfg: Settings, n_train: int | None) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from core.errors import StudioError
 
+import contextlib
 import functools
 import json
 import os
@@ -17,13 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from core import config
 from core.io import atomic_write_json
-from core.data.photo import PhotoError, load_photo, model_input
+from core.data.photo import PhotoError, check_photo, load_photo, model_input
 
-MIN_PER_CLASS = 100
+# One image each for training, validation and test is the fewest a class can be split into;
+# below RECOMMENDED_PER_CLASS a run still trains (Teachable Machine uses ~20) but the page warns.
+MIN_PER_CLASS = 3
+RECOMMENDED_PER_CLASS = 100
 SPLIT_FILE = "split.json"
 
 
@@ -35,18 +38,46 @@ def resolve_inside(folder: str | Path, root: str | Path | None = None) -> Path:
     """A folder typed by a user, made absolute and checked to lie inside the data root.
 
     Relative paths are taken from the root; ``..`` or symlinks that lead outside are refused.
+    With no ``root``, a folder inside the uploads folder (``config.uploads_root()``) is
+    accepted too, so a run can train on an uploaded data set.
     """
-    root = Path(root if root is not None else config.data_root()).resolve()
+    roots = [Path(root)] if root is not None else [config.data_root(), config.uploads_root()]
+    roots = [r.resolve() for r in roots]
     text = str(folder).strip()
     if not text:
         raise FolderError("no folder given")
-    path = Path(text).expanduser()
-    path = (path if path.is_absolute() else root / path).resolve()
-    if path != root and root not in path.parents:
-        raise FolderError(f"{text} is outside the data folder {root}; put your images under it")
-    if not path.is_dir():
-        raise FolderError(f"{path} is not a folder")
+    if "\0" in text or any(len(part.encode()) > 255 for part in Path(text).parts) or len(text) > 4096:
+        raise FolderError("that folder name is not usable (a NUL byte or a name over 255 characters)")
+    try:
+        path = Path(text).expanduser()
+        path = (path if path.is_absolute() else roots[0] / path).resolve()
+        inside = next((r for r in roots if path == r or r in path.parents), None)
+        if inside is None:
+            raise FolderError(f"{text} is outside the data folder {roots[0]}; put your images under it")
+        if not path.is_dir():
+            raise FolderError(f"{path} is not a folder")
+    except (OSError, RuntimeError, ValueError) as exc:  # a loop of links, an unreadable parent
+        raise FolderError(f"cannot open the folder {text} ({getattr(exc, 'strerror', None) or exc})") from None
     return path
+
+
+def stamp(folder: str | Path) -> tuple[int, int, int]:
+    """(files, bytes, newest change in ns) of everything under ``folder``: changes when any image does.
+
+    A cache keyed on this sees images added to, removed from or replaced in any class
+    subfolder (a folder's own mtime changes only for its direct entries).
+    """
+    count = total = newest = 0
+    for dirpath, _, filenames in os.walk(folder):
+        with contextlib.suppress(OSError):
+            newest = max(newest, os.stat(dirpath).st_mtime_ns)
+        for name in filenames:
+            try:
+                info = os.stat(os.path.join(dirpath, name))
+            except OSError:
+                continue
+            count, total, newest = count + 1, total + info.st_size, max(newest, info.st_mtime_ns)
+    return count, total, newest
 
 
 @dataclass
@@ -68,17 +99,6 @@ class ScanResult:
         return "\n".join(lines)
 
 
-def _check_image(path: Path) -> str | None:
-    """None when Pillow can decode the file fully, else the reason it cannot."""
-    try:
-        with Image.open(path) as img:
-            img.draft(None, (64, 64))  # a cheap full decode: damage still shows
-            img.load()
-    except Exception as exc:  # noqa: BLE001 - any failure means "skip this file"
-        return str(exc) or type(exc).__name__
-    return None
-
-
 def scan(folder: str | Path, min_per_class: int = MIN_PER_CLASS) -> ScanResult:
     """Usable images of each class subfolder (any nesting); bad files are skipped and listed."""
     root = Path(folder)
@@ -92,26 +112,40 @@ def scan(folder: str | Path, min_per_class: int = MIN_PER_CLASS) -> ScanResult:
         for path in sorted(class_dir.rglob("*")):
             if not path.is_file() or any(part.startswith(".") for part in path.relative_to(root).parts):
                 continue
-            reason = _check_image(path)
+            reason = check_photo(path)  # the loader training uses: same formats, same limits
             if reason is None:
                 found.append(path.relative_to(root).as_posix())
             else:
                 skipped.append((path.relative_to(root).as_posix(), reason))
         files[class_dir.name] = found
     result = ScanResult(root, [d.name for d in class_dirs], files, skipped)
-    _validate(result, min_per_class)
+    check_counts(root, result.counts, min_per_class)
     return result
 
 
-def _validate(result: ScanResult, min_per_class: int) -> None:
-    counts = result.counts
+def check_counts(root: Path, counts: dict[str, int], min_per_class: int = MIN_PER_CLASS) -> None:
+    """FolderError unless there are 2 classes or more, each with ``min_per_class`` images."""
     if len(counts) < 2:
         found = ", ".join(f"{c} ({n})" for c, n in counts.items()) or "none"
-        raise FolderError(f"{result.root} needs at least 2 class subfolders of images; found {found}")
+        raise FolderError(f"{root} needs at least 2 class subfolders of images; found {found}")
     small = {c: n for c, n in counts.items() if n < min_per_class}
     if small:
         listing = ", ".join(f"{c} has {n}" for c, n in small.items())
-        raise FolderError(f"each class needs at least {min_per_class} usable images: {listing}")
+        raise FolderError(f"each class needs at least {min_per_class} usable images, one each for "
+                          f"training, validation and test ({RECOMMENDED_PER_CLASS} or more are recommended): "
+                          f"{listing}")
+
+
+def advice(counts: dict[str, int], limit_per_class: int | None = None) -> str | None:
+    """A warning (not a refusal) when classes have fewer images than recommended."""
+    used = {c: min(n, limit_per_class) if limit_per_class else n for c, n in counts.items()}
+    few = {c: n for c, n in used.items() if n < RECOMMENDED_PER_CLASS}
+    if not few:
+        return None
+    listing = ", ".join(f"{c} ({n})" for c, n in few.items())
+    why = f" with the limit of {limit_per_class} per class" if limit_per_class else ""
+    return (f"Fewer than {RECOMMENDED_PER_CLASS} images in {listing}{why}: it will train, but accuracy is "
+            f"usually better with {RECOMMENDED_PER_CLASS} or more per class")
 
 
 def _cut(n: int, val_frac: float, test_frac: float) -> tuple[int, int]:
@@ -149,6 +183,10 @@ def split(scan_result: ScanResult, val_frac: float = 0.15, test_frac: float = 0.
         if limit_per_class:
             paths = paths[:limit_per_class]
         n_test, n_val = _cut(len(paths), val_frac, test_frac)
+        if len(paths) - n_test - n_val < 1:
+            limit = f" (limited to {limit_per_class} per class)" if limit_per_class else ""
+            raise FolderError(f"class {name!r} has {len(paths)} image(s){limit}: too few to give at least "
+                              "one each to training, validation and test")
         parts["test"] += [[p, label] for p in paths[:n_test]]
         parts["val"] += [[p, label] for p in paths[n_test:n_test + n_val]]
         parts["train"] += [[p, label] for p in paths[n_test + n_val:]]

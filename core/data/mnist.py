@@ -156,3 +156,13 @@ def load(val_split: float = 0.1, limit: int | None = None, folder: str | Path | 
         raise MnistDataError("no training images left after the validation split")
     return Mnist(to_float(x_tr[train_idx]), y_tr[train_idx], to_float(x_tr[val_idx]), y_tr[val_idx],
                  to_float(x_te), y_te, source)
+
+
+def missing_files(folder: str | Path | None = None) -> str | None:
+    """One sentence naming the folder and the IDX files that are not there; None when all four are."""
+    folder = Path(folder) if folder else config.dataset_dir("mnist")
+    missing = [name for name in FILES.values() if not (folder / name).is_file()]
+    if not missing:
+        return None
+    return (f"MNIST is not on this machine: put the four IDX files ({', '.join(FILES.values())}) "
+            f"in {folder} ({len(missing)} missing)")

@@ -46,8 +46,19 @@ class PhotoResult:
         return self.error is None
 
 
+def classes_problem(model, classes: list[str]) -> str | None:
+    """Why ``classes`` cannot name this model's outputs (a card that does not match), or None."""
+    outputs = int(model.outputs[0].shape[-1])
+    if len(classes) != outputs:
+        return f"the model's card names {len(classes)} classes but the model has {outputs} outputs"
+    return None
+
+
 def classify_photo(model, classes: list[str], name: str, data, k: int = 5) -> PhotoResult:
     """One uploaded file (bytes, path or file object) to its top-k classes, or its error."""
+    problem = classes_problem(model, classes)
+    if problem:
+        return PhotoResult(name, error=f"{name}: {problem}")
     try:
         image = photo.load_photo(data)
     except photo.PhotoError as exc:

@@ -15,14 +15,21 @@ every listing) covers the case where the supervisor itself was killed.
 
 Nothing is kept in memory: a new ``Jobs`` (an app restart) reads everything back
 from the folders. Scheduling runs under a file lock so two supervisors ending at
-once never start the same queued run twice.
+once never start the same queued run twice. Queued runs start first in, first out
+by the time they were queued; every ``python -m core.jobs`` command (a supervisor
+starting or ending, ``list``, ``stop``, ``delete``) refreshes, so a queue whose
+supervisor died moves on without a page view.
+
+``job.json`` names the run's folder relative to the runs root (the supervisor adds
+``--out`` with the folder it was given), so a copied run folder never writes into the
+original. A run whose files are damaged is listed as ``damaged: reason``, never started,
+and can still be opened and deleted.
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
 import fcntl
-import json
 import os
 import secrets
 import shlex
@@ -34,11 +41,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core import config
+from core import config, fmt
 from core.errors import StudioError
-from core.io import atomic_write_json
-from core.models.cards import RUN_CARD
-from core.rundir import FINAL_STATES, JOB_FILE, RunDir, is_run_folder
+from core.io import JsonFileError, atomic_write_json, read_json
+from core.models.cards import RUN_CARD, check_values
+from core.rundir import DAMAGED, FINAL_STATES, JOB_FILE, RunDir, is_run_folder
 
 MAX_ENV = "CNN_STUDIO_MAX_RUNS"
 LOCK_FILE = ".jobs.lock"
@@ -68,6 +75,8 @@ def options_to_argv(options: dict) -> list[str]:
             argv.append(flag)
         elif isinstance(value, list | tuple):
             argv += [flag, *map(str, value)]
+        elif str(value).startswith("-"):
+            argv.append(f"{flag}={value}")  # a value like "--x" must not read as an option
         else:
             argv += [flag, str(value)]
     return argv
@@ -83,17 +92,31 @@ class Run:
     config: dict  # config.json: the settings the task resolved
     status: dict
     card: dict = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)  # what is damaged in its files
 
-    state = property(lambda self: self.status.get("state", "queued"))
-    task = property(lambda self: self.job.get("task") or self.status.get("task") or "?")
-    options = property(lambda self: self.job.get("options", {}))
-    created = property(lambda self: self.job.get("created") or self.status.get("started") or 0.0)
-    error = property(lambda self: self.status.get("error"))
-    device = property(lambda self: self.status.get("device", ""))
+    state = property(lambda self: self.status.get("state") or DAMAGED)
+    task = property(lambda self: str(self.job.get("task") or self.status.get("task") or "?"))
+    options = property(lambda self: self.job.get("options") if isinstance(self.job.get("options"), dict)
+                       else {})
+    created = property(lambda self: _number(self.job.get("created")) or _number(self.status.get("queued"))
+                       or _number(self.status.get("started")) or 0.0)
+    device = property(lambda self: self.status.get("device") or "")
+    visitor = property(lambda self: self.job.get("visitor"))  # who queued it, when served to a network
+
+    @property
+    def damaged(self) -> str | None:
+        """"damaged: reason; reason" when any of its files cannot be read, else None."""
+        return f"damaged: {'; '.join(self.problems)}" if self.problems else None
+
+    @property
+    def error(self) -> str | None:
+        error = self.status.get("error")
+        return "; ".join(filter(None, [self.damaged, error])) or None
 
     @property
     def finished(self) -> bool:
-        return self.state in FINAL_STATES
+        """Nothing will change it any more: a final state, or damaged (never started or updated)."""
+        return self.state in FINAL_STATES or self.state == DAMAGED
 
     @property
     def has_model(self) -> bool:
@@ -101,24 +124,47 @@ class Run:
 
     @property
     def duration_s(self) -> float | None:
-        start = self.status.get("started")
+        start = _number(self.status.get("started"))
         if not start:
             return None
-        end = self.status.get("finished") or (time.time() if not self.finished else None)
+        end = _number(self.status.get("finished")) or (time.time() if not self.finished else None)
         return (end - start) if end else None
 
     @property
     def test_accuracy(self) -> float | None:
-        return (self.card.get("metrics") or {}).get("test_accuracy")
+        return _number((self.card.get("metrics") or {}).get("test_accuracy"))
 
     @property
     def best_val_accuracy(self) -> float | None:
-        vals = [r["val_accuracy"] for r in RunDir(self.path).read_metrics("epoch") if "val_accuracy" in r]
-        card_val = (self.card.get("metrics") or {}).get("val_accuracy")
+        vals = [v for r in RunDir(self.path).read_metrics("epoch")
+                if (v := _number(r.get("val_accuracy"))) is not None]
+        card_val = _number((self.card.get("metrics") or {}).get("val_accuracy"))
         return max(vals) if vals else card_val
 
     def command(self) -> str:
-        return shlex.join(self.job.get("command", []))
+        """The training command as the supervisor runs it (empty for a run started by hand)."""
+        command = train_command(self.job, self.path)
+        return shlex.join(command) if command else ""
+
+
+def _number(value) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def train_command(job: dict, out: Path) -> list[str] | None:
+    """``job.json``'s command with ``--out`` set to ``out``; None when job.json has none.
+
+    Older job.json files held an absolute ``--out``: it is dropped, so the folder the
+    supervisor was given is the one written, never the original of a copy.
+    """
+    command = job.get("command")
+    if not isinstance(command, list) or not command or not all(isinstance(a, str) for a in command):
+        return None
+    if "--out" in command:
+        at = command.index("--out")
+        command = command[:at] + command[at + 2:]
+    command = [a for a in command if not a.startswith("--out=")]
+    return [*command, "--out", str(out)]
 
 
 def _proc_alive(pid: int | None, marker: str) -> bool:
@@ -166,14 +212,23 @@ class Jobs:
     def command(self, task: str, options: dict, out: str | Path) -> list[str]:
         return [self.python, "-m", "core.train", task, *options_to_argv(options), "--out", str(out)]
 
-    def start(self, task: str, options: dict) -> str:
-        """Queue a run and start it now if a slot is free; return its id."""
+    def start(self, task: str, options: dict, visitor: str | None = None, cap: int | None = None) -> str:
+        """Queue a run and start it now if a slot is free; return its id.
+
+        With a ``cap``, a ``visitor`` who already has that many runs queued or running is refused.
+        """
+        if cap is not None:
+            active = [r for r in self.list() if r.visitor == visitor and r.state in ("queued", "running")]
+            if len(active) >= cap:
+                raise JobError(f"you already have {len(active)} run(s) queued or running and the limit is "
+                               f"{cap} per visitor: wait for one to end or stop one")
         run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{task}-{secrets.token_hex(2)}"
         run = RunDir(self.root / run_id).create()
-        command = self.command(task, options, run.path)
-        atomic_write_json(run.path / JOB_FILE, {"task": task, "options": options, "created": time.time(),
-                                                "command": ["python", *command[1:]]})
-        run.update_status(state="queued", task=task, queued=time.time())
+        now = time.time()
+        run.update_status(state="queued", task=task, queued=now)  # before job.json: never a bare job
+        command = ["python", "-m", "core.train", task, *options_to_argv(options)]
+        atomic_write_json(run.path / JOB_FILE, {"task": task, "options": options, "created": now,
+                                                "out": run_id, "command": command, "visitor": visitor})
         self.refresh()
         return run_id
 
@@ -208,21 +263,51 @@ class Jobs:
             for run_id in self._ids():
                 run = RunDir(self.root / run_id)
                 status = run.read_status()
-                state = status.get("state", "queued")
+                state = status.get("state")  # "damaged" and unknown states are left alone
                 if state == "running":
                     if self._is_alive(status):
                         running += 1
                     else:
                         mark_dead(run, "the training process is gone")
-                elif state == "queued":
-                    queued.append(run)
-            for run in queued[: max(0, self.max_concurrent - running)]:
+                elif state == "queued" and self._startable(run):
+                    queued.append((_number(status.get("queued")) or float("inf"), run_id, run))
+            queued.sort(key=lambda item: item[:2])  # first in, first out; the id breaks ties
+            for _, _, run in queued[: max(0, self.max_concurrent - running)]:
                 self._launch(run)
 
+    @staticmethod
+    def _startable(run: RunDir) -> bool:
+        """A queued run has a readable job.json (a damaged one fails the run, once)."""
+        try:
+            job = read_json(run.path / JOB_FILE)
+        except JsonFileError as exc:
+            run.update_status(state="failed", finished=time.time(), error=f"cannot start: {exc}")
+            return False
+        if job is None:
+            return False  # being written by Jobs.start right now
+        if train_command(job, run.path) is None:
+            run.update_status(state="failed", finished=time.time(),
+                              error="cannot start: job.json has no command")
+            return False
+        return True
+
     def get(self, run_id: str) -> Run:
+        """A snapshot of one run; damaged files give empty parts and a reason in ``problems``."""
         run = self.run_dir(run_id)
-        return Run(run_id, run.path, _read_json(run.path / JOB_FILE), run.read_config(), run.read_status(),
-                   _read_json(run.card_path))
+        problems = run.problems()
+        job, card = {}, {}
+        try:
+            job = read_json(run.path / JOB_FILE, default={})
+        except JsonFileError as exc:
+            problems.append(str(exc))
+        try:
+            card = read_json(run.card_path, default={})
+        except JsonFileError as exc:
+            problems.append(str(exc))
+        if card and (problem := check_values(card)):
+            problems.append(f"{RUN_CARD}: {problem}")
+            card = {}
+        return Run(run_id, run.path, job, run.read_config(), run.read_status(), card, problems)
 
     def list(self) -> list[Run]:
         """Every run, newest first, after a refresh."""
@@ -234,23 +319,33 @@ class Jobs:
         run = self.run_dir(run_id)
         batches = run.read_metrics("batch")
         epochs = run.read_metrics("epoch")
-        out = {"state": run.read_status().get("state", "queued"), "epochs": epochs,
+        out = {"state": run.read_status().get("state", DAMAGED), "epochs": epochs,
                "phase": None, "epoch": 0, "of_epochs": 0, "batch": 0, "steps": 0,
-               "fraction": 0.0, "eta_s": None}
+               "fraction": 0.0, "eta_s": None, "stopping": False, "stopped_at": None}
         if batches:
             last = batches[-1]
-            out |= {"phase": last.get("phase"), "epoch": last["epoch"], "of_epochs": last.get("epochs", 0),
-                    "batch": last["batch"], "steps": last.get("steps", 0)}
+            out |= {"phase": last.get("phase"), "epoch": last["epoch"],
+                    "of_epochs": _number(last.get("epochs")) or 0,
+                    "batch": last["batch"], "steps": _number(last.get("steps")) or 0}
         if epochs and (not batches or epochs[-1]["time"] >= batches[-1]["time"]):
-            last = epochs[-1]  # an epoch just ended: its batches are all done
-            out |= {"phase": last.get("phase"), "epoch": last["epoch"], "of_epochs": last.get("epochs", 0),
-                    "batch": out["steps"]}
+            last = epochs[-1]  # an epoch just ended: its batches are done, unless a stop cut it short
+            out |= {"phase": last.get("phase"), "epoch": last["epoch"],
+                    "of_epochs": _number(last.get("epochs")) or 0,
+                    "steps": _number(last.get("steps")) or out["steps"]}
+            out["batch"] = _number(last.get("batches")) or out["steps"]
+        stops = run.read_metrics("stop")  # ignored once a resumed run has gone on past it
+        out["stopped_at"] = stops[-1] if stops and (not batches or stops[-1]["time"] >= batches[-1]["time"]) \
+            else None
+        if out["stopped_at"]:  # the real place a stop ended it
+            out |= {key: out["stopped_at"][key] for key in ("phase", "epoch", "batch", "steps")}
+            out["of_epochs"] = _number(out["stopped_at"].get("epochs")) or out["of_epochs"]
+        out["stopping"] = out["state"] == "running" and run.stop_requested()
         total = out["of_epochs"] * out["steps"]
         if total:
             done = (out["epoch"] - 1) * out["steps"] + out["batch"]
             out["fraction"] = min(1.0, done / total)
             same_phase = [b for b in batches if b.get("phase") == out["phase"]]
-            if len(same_phase) >= 2 and out["state"] == "running":
+            if len(same_phase) >= 2 and out["state"] == "running" and not out["stopping"]:
                 first, latest = same_phase[0], same_phase[-1]
                 done_between = ((latest["epoch"] - first["epoch"]) * out["steps"]
                                 + latest["batch"] - first["batch"])
@@ -262,8 +357,20 @@ class Jobs:
         return out
 
     # stop and delete -------------------------------------------------------
-    def stop(self, run_id: str) -> None:
+    def _check_owner(self, run_id: str, visitor: str | None) -> None:
+        """With a ``visitor`` (the app served to a network), only runs they queued may be changed."""
+        if visitor is None:
+            return
+        try:
+            owner = read_json(self.run_dir(run_id).path / JOB_FILE, default={}).get("visitor")
+        except JsonFileError:
+            owner = None
+        if owner != visitor:
+            raise JobError(f"run {run_id} was not queued by you: only its owner can stop or delete it")
+
+    def stop(self, run_id: str, visitor: str | None = None) -> None:
         """Ask a run to end gracefully: it saves its checkpoint and ends as ``stopped``."""
+        self._check_owner(run_id, visitor)
         run = self.run_dir(run_id)
         status = run.read_status()
         if status.get("state") == "queued":
@@ -277,7 +384,8 @@ class Jobs:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
 
-    def delete(self, run_id: str) -> None:
+    def delete(self, run_id: str, visitor: str | None = None) -> None:
+        self._check_owner(run_id, visitor)
         run = self.run_dir(run_id)
         status = run.read_status()
         if status.get("state") == "running" and self._is_alive(status):
@@ -296,12 +404,6 @@ class Jobs:
         raise TimeoutError(f"run {run_id} still {self.get(run_id).state} after {timeout:.0f}s")
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def mark_dead(run: RunDir, why: str) -> None:
@@ -323,9 +425,19 @@ def _exit_reason(code: int) -> str:
 def supervise(run_path: str | Path, max_concurrent: int) -> int:
     """Run one training process to its end, then let the queue move on."""
     run = RunDir(run_path)
-    job = _read_json(run.path / JOB_FILE)
     run.update_status(supervisor_pid=os.getpid())
-    command = [sys.executable, *job["command"][1:]]
+    Jobs(run.path.parent, max_concurrent).refresh()  # a queue stalled by a dead supervisor moves on
+    try:
+        command = train_command(read_json(run.path / JOB_FILE, default={}), run.path)
+    except JsonFileError as exc:
+        command, why = None, str(exc)
+    else:
+        why = "job.json has no command"
+    if command is None:
+        run.update_status(state="failed", finished=time.time(), error=f"cannot start: {why}")
+        Jobs(run.path.parent, max_concurrent).refresh()
+        return 2
+    command = [sys.executable, *command[1:]]
     env = os.environ | {"PYTHONUNBUFFERED": "1"}
     with open(run.log_path, "ab") as log:
         child = subprocess.Popen(command, cwd=config.PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL,
@@ -346,19 +458,64 @@ def main(argv: list[str] | None = None) -> int:
     sup.add_argument("run")
     sup.add_argument("--max-concurrent", type=int, default=default_max_concurrent())
     sub.add_parser("list", help="print every run with its state")
+    for name, text in (("stop", "ask a run to stop (a queued run never starts)"),
+                       ("delete", "delete a run that is not running, damaged or not")):
+        sub.add_parser(name, help=text).add_argument("run")
     args = parser.parse_args(argv)
     if args.command == "supervise":
         return supervise(args.run, args.max_concurrent)
-    for run in Jobs().list():
-        line = f"{run.id}  {run.state:9}  {run.device or '-'}  {_scores(run.card)}  {run.error or ''}"
-        print(line.rstrip())
+    jobs = Jobs()
+    if args.command == "stop":
+        jobs.stop(args.run)
+        print(f"stop requested for {args.run}")
+    elif args.command == "delete":
+        jobs.delete(args.run)
+        print(f"deleted {args.run}")
+    else:
+        for run in jobs.list():
+            line = f"{run.id}  {run.state:9}  {run.device or '-'}  {_scores(run.card)}  {run.error or ''}"
+            print(line.rstrip())
+    jobs.refresh()
     return 0
 
 
 def _scores(card: dict) -> str:
     """ "val 93.07%  test 91.73% (31 errors)" from a finished run's card, else ""."""
-    metrics = card.get("metrics") or {}
-    if "test_accuracy" not in metrics:
+    metrics = card.get("metrics") if isinstance(card.get("metrics"), dict) else {}
+    test, val = _number(metrics.get("test_accuracy")), _number(metrics.get("val_accuracy"))
+    if test is None:
         return ""
-    val = f"val {metrics['val_accuracy']:.2%}  " if metrics.get("val_accuracy") is not None else ""
-    return f"{val}test {metrics['test_accuracy']:.2%} ({metrics.get('test_errors', '?')} errors)"
+    val_text = f"val {val:.2%}  " if val is not None else ""
+    return f"{val_text}test {test:.2%} ({metrics.get('test_errors', '?')} errors)"
+
+
+def headline(run: Run, progress: dict) -> tuple[str, str]:
+    """(kind, sentence) that says where a run is right now; kind is the state the view colours.
+
+    A stopped run says where it stopped, never "finished"; a failed one gives its cause in
+    one sentence (the first line of the error; the log holds the rest).
+    """
+    if run.state == "failed":
+        cause = (run.error or "it ended without saying why").strip().splitlines()[0]
+        return "failed", f"Failed: {cause[:300]}"
+    if run.state == "stopped":
+        where = progress.get("stopped_at")
+        place = (f" at epoch {where['epoch']}, batch {where['batch']} of {where['steps']}"
+                 if where else "")
+        if run.has_model:
+            acc = run.test_accuracy
+            score = f" (test {fmt.pct(acc)})" if acc is not None else ""
+            saved = f"; the model as it was then is saved{score}"
+        elif run.error:
+            saved = f" ({run.error})"
+        else:
+            saved = "; no model was saved"
+        return "stopped", f"Stopped early{place}{saved}."
+    if run.state == "succeeded":
+        acc = run.test_accuracy
+        return "succeeded", ("Finished: test accuracy " + fmt.pct(acc)) if acc is not None else "Finished."
+    if progress.get("stopping"):
+        return "stopping", "Stopping… the run ends after the current batch and saves its model."
+    if run.state == "queued":
+        return "queued", "Queued."
+    return "running", "Running."

@@ -308,15 +308,26 @@ def to_rows(layers: list[Layer]) -> list[dict]:
     return [asdict(layer) for layer in layers]
 
 
+NUMBER_COLUMNS = ("filters", "kernel", "stride", "depth_multiplier")
+
+
+def _blank(value) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def from_rows(rows: list[dict]) -> list[Layer]:
     """Layers from edited table rows; empty rows are skipped, bad cells named."""
     layers = []
     for n, row in enumerate(rows, start=1):
         kind = row.get("kind")
-        if kind is None or (isinstance(kind, float) and math.isnan(kind)) or str(kind).strip() == "":
+        if _blank(kind) or str(kind).strip() == "":
+            typed = [name for name in NUMBER_COLUMNS if not _blank(row.get(name))]
+            if typed:  # a number typed into a new row: never drop it silently
+                raise ValueError(f"Row {n} has a {typed[0]} but no layer type: choose one in its "
+                                 "first column")
             continue
         values = {}
-        for name in ("filters", "kernel", "stride", "depth_multiplier"):
+        for name in NUMBER_COLUMNS:
             value = row.get(name)
             default = getattr(Layer(kind), name)
             if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -398,6 +409,9 @@ def _narrower(layers: list[Layer], factor: float) -> list[Layer]:
             if x.filters and i < last else replace(x) for i, x in enumerate(layers)]
 
 
+OPTIMIZER_NAMES = {"sgd": "SGD", "momentum": "SGD with momentum", "adam": "Adam"}
+
+
 def remedies(input_shape, layers: list[Layer], dtype="float32", batch=1, optimizer="sgd",
              accumulation: int = 4) -> list[dict]:
     """Each out-of-memory remedy applied to this model, with its training memory in bytes."""
@@ -415,7 +429,8 @@ def remedies(input_shape, layers: list[Layer], dtype="float32", batch=1, optimiz
          lambda: analyze(input_shape, _narrower(layers, 0.5), dtype, batch, optimizer)),
         ("Smaller images (half height and width)", f"{h}x{w} -> {max(1, h // 2)}x{max(1, w // 2)}",
          lambda: analyze((max(1, h // 2), max(1, w // 2), *rest), layers, dtype, batch, optimizer)),
-        ("SGD instead of Adam", "no optimizer state (momentum keeps one copy, Adam two)",
+        (f"SGD instead of {OPTIMIZER_NAMES.get(optimizer, optimizer)}",
+         "no optimizer state (momentum keeps one copy, Adam two)",
          lambda: analyze(input_shape, layers, dtype, batch, "sgd")),
     ]
     found = []
@@ -430,7 +445,8 @@ def remedies(input_shape, layers: list[Layer], dtype="float32", batch=1, optimiz
             found.append({"remedy": name, "how": f"not possible here: {exc}", "training_bytes": None,
                           "saving": None})
             continue
-        found.append({"remedy": name, "how": how, "training_bytes": value, "saving": base - value})
+        if base - value > 0:  # a remedy that saves nothing here (SGD when SGD is chosen) is no remedy
+            found.append({"remedy": name, "how": how, "training_bytes": value, "saving": base - value})
     return found
 
 

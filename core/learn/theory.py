@@ -44,13 +44,24 @@ def synthetic_image(size: int = 64) -> np.ndarray:
 
 
 def sample_digits(n: int = 8) -> np.ndarray:
-    """``n`` MNIST validation digits (float32, 28x28 in [0, 1]); synthetic if MNIST is absent."""
-    try:
-        from core.data import mnist
+    """``n`` MNIST validation digits (float32, 28x28 in [0, 1]); synthetic when MNIST is absent."""
+    return digits_with_source(n)[0]
 
-        return mnist.load(limit=2000).x_val[:n, :, :, 0]
-    except Exception:  # no data and no internet: a drawn stand-in keeps the page working
-        return np.stack([synthetic_image(28)] * n)
+
+def digits_with_source(n: int = 8) -> tuple[np.ndarray, str | None]:
+    """``n`` digits and why they are stand-ins: (MNIST digits, None) or (shapes, the sentence why).
+
+    Only the local IDX files are read: a page never starts an 11 MB download by itself.
+    """
+    from core.data import mnist
+
+    why = mnist.missing_files()
+    if why is None:
+        try:
+            return mnist.load(limit=2000).x_val[:n, :, :, 0], None
+        except mnist.MnistDataError as exc:
+            why = f"MNIST cannot be read: {exc}"
+    return np.stack([synthetic_image(28)] * n), why
 
 
 def flower_image(size: int = 128) -> np.ndarray | None:
@@ -163,13 +174,23 @@ def lrn_formula(maps: np.ndarray, depth_radius: int, bias: float, alpha: float, 
     return maps / (bias + alpha * sums) ** beta
 
 
+LRN_WEIGHTS = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5"
+
+
+def lrn_weights_missing() -> str | None:
+    """One sentence saying where the MobileNetV2 weights go; None when they are there."""
+    folder = config.dataset_dir("imagenet")
+    if (folder / LRN_WEIGHTS).is_file():
+        return None
+    return f"This section runs ImageNet-trained MobileNetV2: put {LRN_WEIGHTS} in {folder}"
+
+
 def mobilenet_feature_maps(rgb: np.ndarray) -> tuple[np.ndarray, str]:
     """The first layer's feature maps (after ReLU6) of ImageNet-trained MobileNetV2 (alpha 0.35)."""
     _tf()
     import keras
 
-    name = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_0.35_224_no_top.h5"
-    local = config.data_root() / "imagenet" / name
+    local = config.dataset_dir("imagenet") / LRN_WEIGHTS
     weights = str(local) if local.is_file() else "imagenet"
     base = keras.applications.MobileNetV2(input_shape=rgb.shape, alpha=0.35, include_top=False,
                                           weights=weights)

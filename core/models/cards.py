@@ -6,11 +6,11 @@ written atomically so a crash never leaves half a card.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from core.errors import StudioError
+from core.io import JsonFileError, read_json
 
 SHIPPED_SUFFIX = ".card.json"
 RUN_CARD = "card.json"
@@ -26,19 +26,55 @@ def read_card(path: str | Path) -> dict:
     """Parse and check one card; raise CardError saying what is wrong."""
     path = Path(path)
     try:
-        card = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CardError(f"{path.name}: no such card") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CardError(f"{path.name}: not valid JSON ({exc})") from None
-    if not isinstance(card, dict):
-        raise CardError(f"{path.name}: a card must be a JSON object")
+        card = read_json(path)
+    except JsonFileError as exc:
+        raise CardError(str(exc)) from None
+    if card is None:
+        raise CardError(f"{path.name}: no such card")
     missing = [key for key in REQUIRED if key not in card]
     if missing:
         raise CardError(f"{path.name}: missing field(s) {', '.join(missing)}")
     if card["task"] not in TASKS:
-        raise CardError(f"{path.name}: unknown task {card['task']!r} (expected one of {TASKS})")
+        raise CardError(f"{path.name}: unknown task {str(card['task'])[:40]!r} (expected one of {TASKS})")
+    problem = check_values(card)
+    if problem:
+        raise CardError(f"{path.name}: {problem}")
     return card
+
+
+def _number_or_none(value) -> bool:
+    return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+
+
+def check_values(card: dict) -> str | None:
+    """What is wrong with the types in a card (a page formats them), or None.
+
+    ``model_file`` must be a plain file name, so the model lies in the card's own folder.
+    """
+    model_file = card.get("model_file", "model.keras")
+    if (not isinstance(model_file, str) or model_file in ("", ".", "..")
+            or PurePath(model_file).name != model_file or "\\" in model_file or "\0" in model_file):
+        return f"model_file must be a file name beside the card (got {str(model_file)[:60]!r})"
+    classes = card.get("classes")
+    if classes is not None and not (isinstance(classes, list) and all(isinstance(c, str) for c in classes)):
+        return "classes must be a list of names"
+    metrics = card.get("metrics")
+    if metrics is not None:
+        if not isinstance(metrics, dict):
+            return "metrics must be an object"
+        for key in ("test_accuracy", "val_accuracy", "test_errors"):
+            if not _number_or_none(metrics.get(key)):
+                return f"metrics.{key} must be a number (got {str(metrics.get(key))[:20]!r})"
+    for key in ("title", "name"):
+        if key in card and not isinstance(card[key], str):
+            return f"{key} must be text"
+    if "params" in card and not _number_or_none(card["params"]):
+        return "params must be a number"
+    training = card.get("training")
+    if training is not None and not (isinstance(training, dict)
+                                     and _number_or_none(training.get("wall_time_s"))):
+        return "training.wall_time_s must be a number"
+    return None
 
 
 @dataclass
@@ -61,7 +97,8 @@ class ModelEntry:
 
     @property
     def model_path(self) -> Path:
-        return self.card_path.parent / self.card.get("model_file", "model.keras")
+        """The model file, always in the card's folder (read_card refuses any other ``model_file``)."""
+        return self.card_path.parent / PurePath(str(self.card.get("model_file", "model.keras"))).name
 
     @property
     def title(self) -> str:
@@ -85,7 +122,9 @@ def _entry(name: str, source: str, card_path: Path) -> ModelEntry:
     except CardError as exc:
         return ModelEntry(name, source, card_path, error=str(exc))
     entry = ModelEntry(card.get("name", name), source, card_path, card)
-    if not entry.model_path.is_file():
+    if entry.model_path.resolve().parent != card_path.parent.resolve():
+        entry.error = f"model file {entry.model_path.name} links outside the folder of {card_path.name}"
+    elif not entry.model_path.is_file():
         entry.error = f"model file {entry.model_path.name} is missing next to {card_path.name}"
     return entry
 

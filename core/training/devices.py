@@ -336,3 +336,31 @@ def resolve_mixed(choice: str, info) -> bool:
     if not info.gpus:
         return False
     return choice == "on" or (choice == "auto" and bool(info.mixed_precision))
+
+
+def available_ram_bytes(meminfo: str = "/proc/meminfo") -> int | None:
+    """Memory the system can give a new process now (``MemAvailable``), or None when unknown."""
+    try:
+        with open(meminfo, encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def memory_refusal(total_bytes: float, gpu_bytes: float | None, free_ram_bytes: float | None) -> str | None:
+    """Why a run cannot start (one sentence saying by how much), or None when it fits or nobody knows.
+
+    With a GPU the estimate is checked against the GPU's memory, on the CPU against the
+    RAM free right now. The estimate is a floor (core.learn.calculator's definitions).
+    """
+    where, room = ("the GPU's memory", gpu_bytes) if gpu_bytes else ("the free RAM", free_ram_bytes)
+    if not room or total_bytes <= room:
+        return None
+    return (f"this run needs about {total_bytes / 1e9:.1f} GB, {(total_bytes - room) / 1e9:.1f} GB more "
+            f"than {where} ({room / 1e9:.1f} GB): lower the batch size or the image size")

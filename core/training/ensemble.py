@@ -37,10 +37,9 @@ import numpy as np
 from core.data import mnist as data
 from core.errors import StudioError
 from core.io import atomic_write_json
-from core.machine import hardware, versions
 from core.models.cards import read_card
 from core.rundir import RunDir
-from core.training.runner import CARD_VERSION
+from core.training.runner import TaskResult, card_for
 
 
 def log_loss(probs: np.ndarray, labels: np.ndarray) -> float:
@@ -115,6 +114,8 @@ def _title(cards: list[dict], tta: bool) -> str:
     return f"Ensemble of {len(cards)} CNNs ({counts})" + (" with test-time augmentation" if tta else "")
 
 
+REFIT_NOTE = ("validation figures are the split-trained twins' ensemble: the shipped members were refit on "
+              "every training image, validation ones included")
 RECIPE_KEYS = ("arch", "epochs", "batch_size", "lr", "seed", "limit")
 
 
@@ -149,6 +150,30 @@ def _load(run_dirs: list[Path], cards: list[dict]) -> list[keras.Model]:
             for d, c in zip(run_dirs, cards, strict=True)]
 
 
+def _choose(models: list, ds, select: str, tta: str) -> dict:
+    """Every choice, on validation only: members, test-time augmentation, ensemble vs best single run."""
+    val_probs = [m.predict(ds.x_val, batch_size=1000, verbose=0) for m in models]
+    val_errors = [errors(p, ds.y_val) for p in val_probs]
+    val_losses = [log_loss(p, ds.y_val) for p in val_probs]
+    # Best single run: fewest validation errors, ties broken by log-loss.
+    single = min(range(len(models)), key=lambda i: (val_errors[i], val_losses[i]))
+    chosen = list(range(len(models))) if select == "all" else greedy_select(val_probs, ds.y_val)
+    ens_val = sum(val_probs[i] for i in chosen) / len(chosen)
+    plain_errors = errors(ens_val, ds.y_val)
+    tta_errors, use_tta = None, False
+    if tta != "off":
+        tta_val = average_model([models[i] for i in chosen], tta=True).predict(
+            ds.x_val, batch_size=500, verbose=0)
+        tta_errors = errors(tta_val, ds.y_val)
+        use_tta = tta == "on" or tta_errors < plain_errors
+        ens_val = tta_val if use_tta else ens_val
+    ens_errors, ens_loss = errors(ens_val, ds.y_val), log_loss(ens_val, ds.y_val)
+    keep = (len(chosen) > 1 or use_tta) and (ens_errors, ens_loss) < (val_errors[single], val_losses[single])
+    return {"chosen": chosen, "single": single, "val_errors": val_errors, "val_losses": val_losses,
+            "plain_errors": plain_errors, "tta_errors": tta_errors, "use_tta": use_tta,
+            "ens_errors": ens_errors, "ens_loss": ens_loss, "keep": keep}
+
+
 def build(run_dirs: list[Path], out: Path, name: str | None = None, select: str = "all",
           tta: str = "auto", refit_dirs: list[Path] | None = None) -> dict:
     """Select, build, evaluate and save the ensemble; return the selection summary.
@@ -169,85 +194,62 @@ def build(run_dirs: list[Path], out: Path, name: str | None = None, select: str 
     val_split, limit = split.pop()
     ds = data.load(val_split, limit)
     models = _load(run_dirs, cards)
-    val_probs = [m.predict(ds.x_val, batch_size=1000, verbose=0) for m in models]
-    val_errors = [errors(p, ds.y_val) for p in val_probs]
-    val_losses = [log_loss(p, ds.y_val) for p in val_probs]
-    # Best single run: fewest validation errors, ties broken by log-loss.
-    single = min(range(len(models)), key=lambda i: (val_errors[i], val_losses[i]))
-
-    chosen = list(range(len(models))) if select == "all" else greedy_select(val_probs, ds.y_val)
-    ens_val = sum(val_probs[i] for i in chosen) / len(chosen)
-    plain_errors = errors(ens_val, ds.y_val)
-    tta_errors, use_tta = None, False
-    if tta != "off":
-        tta_val = average_model([models[i] for i in chosen], tta=True).predict(
-            ds.x_val, batch_size=500, verbose=0)
-        tta_errors = errors(tta_val, ds.y_val)
-        use_tta = tta == "on" or tta_errors < plain_errors
-        ens_val = tta_val if use_tta else ens_val
-    ens_errors, ens_loss = errors(ens_val, ds.y_val), log_loss(ens_val, ds.y_val)
-    keep = (len(chosen) > 1 or use_tta) and (ens_errors, ens_loss) < (val_errors[single], val_losses[single])
+    c = _choose(models, ds, select, tta)
+    chosen = c["chosen"]
 
     if refits:
         pairs = match_refits([cards[i] for i in chosen], refits)
-        shipped, shipped_cards = [d for d, _ in pairs], [c for _, c in pairs]
+        shipped, shipped_cards = [d for d, _ in pairs], [card for _, card in pairs]
         shipped_models = _load(shipped, shipped_cards)
     else:
         shipped, shipped_cards = [run_dirs[i] for i in chosen], [cards[i] for i in chosen]
         shipped_models = [models[i] for i in chosen]
 
     run = RunDir(out).create()
-    model = average_model(shipped_models, tta=use_tta)
+    model = average_model(shipped_models, tta=c["use_tta"])
     test_probs = model.predict(ds.x_test, batch_size=1000, verbose=0)  # once, for the card
     tmp = run.path / f".model.{os.getpid()}.keras"
     model.save(tmp)
     os.replace(tmp, run.model_path)
 
-    members = [{"run": run_dirs[i].name, "seed": cards[i].get("seed"), "val_errors": val_errors[i],
-                "val_log_loss": round(val_losses[i], 5),
-                "test_accuracy": cards[i]["metrics"]["test_accuracy"]}
-               for i in range(len(models))]
-    hw = hardware()
     n_val, n_test = len(ds.y_val), len(ds.y_test)
     test_err = errors(test_probs, ds.y_test)
-    card = {
-        "name": name or run.name, "task": "mnist", "model_file": run.model_path.name,
-        "title": _title(shipped_cards, use_tta) + (", refit on all training images" if refits else ""),
-        "arch": "ensemble",
-        "input_shape": list(data.INPUT_SHAPE), "input_range": [0.0, 1.0],
-        "input_note": "grayscale 28x28, white digit on black, float32 scaled to [0, 1]",
-        "classes": data.CLASSES,
-        "metrics": {"test_accuracy": 1 - test_err / n_test, "test_errors": test_err, "test_images": n_test,
-                    "val_accuracy": 1 - ens_errors / n_val, "val_errors": ens_errors, "val_images": n_val,
-                    "val_log_loss": round(ens_loss, 5)},
-        "params": int(model.count_params()),
-        "data": ds.source | {"train_images": shipped_cards[0]["data"]["train_images"], "val_images": n_val,
-                             "test_images": n_test, "split_seed": data.SPLIT_SEED},
-        "config": {"task": "mnist", "arch": "ensemble", "members": [d.name for d in shipped],
-                   "candidates": members, "tta": use_tta,
-                   "selection": ("every candidate" if select == "all"
-                                 else "greedy forward selection on validation log-loss"),
-                   "val_errors_plain": plain_errors, "val_errors_tta": tta_errors,
-                   "val_split": val_split, "limit": limit},
-        "training": {"epochs": max(c["training"]["epochs"] for c in shipped_cards),
-                     "wall_time_s": round(sum(c["training"]["wall_time_s"] for c in shipped_cards), 2),
-                     "wall_time_note": "sum of the chosen members' training times",
-                     "hardware": hw, "device": hw["device"]},
-        "versions": versions(), "seed": [c.get("seed") for c in shipped_cards],
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "card_version": CARD_VERSION,
-    }
+    candidates = [{"run": run_dirs[i].name, "seed": cards[i].get("seed"), "val_errors": c["val_errors"][i],
+                   "val_log_loss": round(c["val_losses"][i], 5),
+                   "test_accuracy": cards[i]["metrics"]["test_accuracy"]} for i in range(len(models))]
+    config = {"arch": "ensemble", "members": [d.name for d in shipped], "candidates": candidates,
+              "tta": c["use_tta"],
+              "selection": ("every candidate" if select == "all"
+                            else "greedy forward selection on validation log-loss"),
+              "val_errors_plain": c["plain_errors"], "val_errors_tta": c["tta_errors"],
+              "val_split": val_split, "limit": limit}
     if refits:
-        card["config"]["validated_as"] = [run_dirs[i].name for i in chosen]
-        card["metrics"]["val_note"] = ("validation figures are the split-trained twins' ensemble: the "
-                                       "shipped members were refit on every training image, validation "
-                                       "ones included")
+        config["validated_as"] = [run_dirs[i].name for i in chosen]
+    result = TaskResult(
+        model=model, stopped=False,
+        val={"accuracy": 1 - c["ens_errors"] / n_val, "errors": c["ens_errors"], "images": n_val},
+        test={"accuracy": 1 - test_err / n_test, "errors": test_err, "images": n_test},
+        metrics={"val_log_loss": round(c["ens_loss"], 5)} | ({"val_note": REFIT_NOTE} if refits else {}),
+        card={"title": _title(shipped_cards, c["use_tta"]) + ", refit on all training images" * bool(refits),
+              "arch": "ensemble", "input_shape": list(data.INPUT_SHAPE), "input_range": [0.0, 1.0],
+              "input_note": "grayscale 28x28, white digit on black, float32 scaled to [0, 1]",
+              "classes": data.CLASSES,
+              "data": ds.source | {"train_images": shipped_cards[0]["data"]["train_images"],
+                                   "val_images": n_val, "test_images": n_test,
+                                   "split_seed": data.SPLIT_SEED}},
+        training={"epochs": max(s["training"]["epochs"] for s in shipped_cards),
+                  "wall_time_s": round(sum(s["training"]["wall_time_s"] for s in shipped_cards), 2),
+                  "wall_time_note": "sum of the chosen members' training times"})
+    seeds = [s.get("seed") for s in shipped_cards]
+    card = card_for(run, config, seeds, result, "mnist", name or run.name)
     atomic_write_json(run.card_path, card)
     run.write_config(card["config"])
-    selection = {"ensemble_kept": bool(keep), "best_single": str(run_dirs[single]),
-                 "best_single_val_errors": val_errors[single], "ensemble_val_errors": ens_errors,
-                 "tta": use_tta, "val_errors_plain": plain_errors, "val_errors_tta": tta_errors,
-                 "members": card["config"]["members"], "validated_as": card["config"].get("validated_as"),
+    single = c["single"]
+    selection = {"ensemble_kept": bool(c["keep"]), "best_single": str(run_dirs[single]),
+                 "best_single_val_errors": c["val_errors"][single], "ensemble_val_errors": c["ens_errors"],
+                 "tta": c["use_tta"], "val_errors_plain": c["plain_errors"],
+                 "val_errors_tta": c["tta_errors"],
+                 "members": config["members"], "validated_as": config.get("validated_as"),
                  "seconds": round(time.time() - started, 1)}
     atomic_write_json(run.path / "selection.json", selection)
     return selection

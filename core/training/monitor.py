@@ -33,7 +33,7 @@ class TrainingMonitor(keras.callbacks.Callback):
         self._bar = None
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._epoch, self._epoch_start = epoch, time.time()
+        self._epoch, self._epoch_start, self._batches_done = epoch, time.time(), 0
         if self.show_bar:
             print(f"{self.phase} epoch {epoch + 1}/{self.epochs}", file=sys.stderr)
             self._bar = keras.utils.Progbar(self.steps, stateful_metrics=None, verbose=1)
@@ -41,9 +41,11 @@ class TrainingMonitor(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         logs = logs or {}
         now = time.time()
+        self._batches_done = batch + 1
         if self._bar is not None:
             self._bar.update(batch + 1, [(k, float(v)) for k, v in logs.items()])
         # Throttled: writing every batch would cost more than the batch on small models.
+        # The records feed the live per-batch curves (Keras' batch logs are running epoch means).
         if now - self._last_write >= self.batch_every_s:
             self._last_write = now
             self.run.append_metrics({"type": "batch", "phase": self.phase, "epoch": self._epoch + 1,
@@ -52,9 +54,15 @@ class TrainingMonitor(keras.callbacks.Callback):
             if self.run.stop_requested():
                 self.stopped = True
                 self.model.stop_training = True
+                # Where it really stopped, so no view rounds a stop up to the end of the epoch.
+                self.run.append_metrics({"type": "stop", "phase": self.phase, "epoch": self._epoch + 1,
+                                         "epochs": self.epochs, "batch": batch + 1, "steps": self.steps,
+                                         "time": now})
 
     def on_epoch_end(self, epoch, logs=None):
+        # "batches" < "steps" when a stop cut the epoch short.
         record = {"type": "epoch", "phase": self.phase, "epoch": epoch + 1, "epochs": self.epochs,
+                  "batches": getattr(self, "_batches_done", self.steps), "steps": self.steps,
                   "epoch_time": time.time() - self._epoch_start, **_floats(logs or {})}
         self.run.append_metrics(record)
         if self.checkpoint:

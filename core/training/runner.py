@@ -72,10 +72,9 @@ def check_out(path: str | Path) -> Path:
     return path
 
 
-def card_for(run: RunDir, cfg: settings.Settings, result: TaskResult, task: str, name: str) -> dict:
-    """The model card: the same shape and provenance for every task."""
+def card_for(run: RunDir, config: dict, seed, result: TaskResult, task: str, name: str) -> dict:
+    """The model card: the same shape and provenance for every task (and for ensembles)."""
     hw = machine.hardware()
-    cfg = result.settings or cfg
     val, test = result.val, result.test
     card = {
         "name": name,
@@ -88,10 +87,10 @@ def card_for(run: RunDir, cfg: settings.Settings, result: TaskResult, task: str,
             **result.metrics,
         },
         "params": int(result.model.count_params()),
-        "config": {"task": task, **cfg.as_dict(), **result.config},
+        "config": {"task": task, **config, **result.config},
         "training": {**result.training, "hardware": hw, "device": hw["device"]},
         "versions": machine.versions(),
-        "seed": cfg.seed,
+        "seed": seed,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "card_version": CARD_VERSION,
     }
@@ -105,7 +104,8 @@ def finish(run: RunDir, cfg: settings.Settings, result: TaskResult, task: str, n
     run.append_metrics({"type": "test", "phase": "final", "val_accuracy": result.val["accuracy"],
                         "test_accuracy": result.test["accuracy"], "test_errors": result.test["errors"]})
     save_clean_model(result.model, run.model_path)
-    card = card_for(run, cfg, result, task, name)
+    cfg = result.settings or cfg
+    card = card_for(run, cfg.as_dict(), cfg.seed, result, task, name)
     atomic_write_json(run.card_path, card)
     val = result.val
     val_text = f"{val['accuracy']:.2%}" if val.get("images") else "none held out"

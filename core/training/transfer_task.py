@@ -20,7 +20,7 @@ import core
 keras = core.import_keras()
 import numpy as np
 
-from core.data import folders
+from core.data import folders, uploads
 from core.io import sha256_file
 from core.models import transfer
 from core.rundir import RunDir
@@ -97,7 +97,8 @@ def train(cfg: TransferSettings, run: RunDir, resume: bool = False) -> TaskResul
     if run.model_path.exists() or run.checkpoint_path.exists():
         raise TrainingError(f"{run.path} already holds a run: choose a new --out")
     try:
-        folder = folders.resolve_inside(cfg.data)
+        folder = folders.resolve_inside(cfg.data)  # the data root or the uploads folder
+        uploads.mark_used(folder)  # an uploaded set in use is the last the quota names
         scanned = folders.scan(folder, cfg.min_per_class)
         split = folders.split(scanned, cfg.val_frac, cfg.test_frac, cfg.seed, cfg.limit_per_class)
     except folders.FolderError as exc:
