@@ -1,11 +1,13 @@
 """CNN Studio: navigation and the shared sidebar. Pages live in app_pages/, helpers in ui/."""
 import streamlit as st
 
-import core
-
-core.import_tensorflow()  # quiet, once, before any page imports it
+import core  # noqa: F401 - sets TensorFlow's log level before any page imports it
 from core.errors import StudioError
-from ui import auth, common
+from ui import auth, common, serving
+
+# TensorFlow is imported by the pages that need it (Draw, Classify, Train, Theory), not here:
+# Home opens without it. Once it is in, Streamlit's per-run Keras reset is turned off.
+serving.keep_keras_warm()
 
 st.set_page_config(page_title="CNN Studio", page_icon="🧠", layout="wide")
 

@@ -40,11 +40,12 @@ def image_model(isolated):
     return model
 
 
-def test_classify_photo_top_k_and_errors(image_model):
-    result = classify.classify_photo(image_model, CLASSES, "a.png", png(), k=2)
+def test_classify_photo_top_k_and_errors(image_model, isolated):
+    served = classify.load(isolated["models"] / "shapes.keras")
+    result = classify.classify_photo(served, "a.png", png(), k=2)
     assert result.ok and result.image.size == (80, 60) and len(result.top) == 2
     assert result.top[0][1] >= result.top[1][1] and {n for n, _ in result.top} <= set(CLASSES)
-    bad = classify.classify_photo(image_model, CLASSES, "b.jpg", b"not a photo")
+    bad = classify.classify_photo(served, "b.jpg", b"not a photo")
     assert not bad.ok and bad.error.startswith("b.jpg: this is not an image")
     assert classify.top_k(np.array([0.1, 0.7, 0.2]), CLASSES, 2) == [("green", 0.7), ("red", 0.2)]
     overlay = classify.explain(image_model, result.image)
@@ -99,10 +100,12 @@ def test_browser_upload_shows_prediction(page, streamlit_server, tmp_path):
     wait_for_app(page)
     page.get_by_text("Classify a photo").first.wait_for()
     page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(photo))
-    heading = page.locator("h4").filter(has_text="%").first
+    heading = page.locator("h4").first
     heading.wait_for(timeout=90_000)
     text = heading.inner_text()
-    assert any(c.replace("_", " ").capitalize() in text for c in shipped["classes"])
+    # a yellow blob is no flower: the shipped model's unknown check may say so instead of a label
+    assert any(c.replace("_", " ").capitalize() in text for c in shipped["classes"]) or \
+        text.startswith("This doesn't look like any of: " + ", ".join(shipped["classes"]))
     page.get_by_text("Show where the network looked").first.click()
     page.get_by_text("Grad-CAM for").first.wait_for(timeout=60_000)
     page.get_by_text("Computing Grad-CAM").wait_for(state="detached", timeout=60_000)

@@ -8,7 +8,7 @@ from core import config
 from tests.fixtures.drawing import canvas_png_state, canvas_with, train_shape_model, write_card
 
 TIMEOUT = 120
-CANVAS_KEY = "draw_canvas_0"
+CANVAS_KEY = "draw_canvas"
 
 
 @pytest.fixture(scope="module")
@@ -26,11 +26,12 @@ def models(isolated, trained):
     return isolated["models"]
 
 
-def open_draw_page(drawing=None):
+def open_draw_page(drawing=None, insides=False):
     at = AppTest.from_file(str(config.PROJECT_ROOT / "app.py"), default_timeout=TIMEOUT).run()
     at.switch_page("app_pages/draw.py")
     if drawing is not None:
         at.session_state[CANVAS_KEY] = canvas_png_state(drawing)
+    at.session_state["draw_insides"] = insides
     return at.run()
 
 
@@ -48,18 +49,22 @@ def bar_chart(at):
 
 @pytest.mark.parametrize("digit", [0, 1, 7])
 def test_drawing_is_predicted_with_chart_and_network_view(models, digit):
-    at = open_draw_page(canvas_with(digit, scale=0.7, dx=40, dy=-30))
+    at = open_draw_page(canvas_with(digit, scale=0.7, dx=40, dy=-30), insides=True)
     assert not at.exception
     assert f"**Prediction: {digit}** with probability" in text_of(at)
     spec = bar_chart(at)
     probs = spec["data"][0]["y"]
     assert len(probs) == 10 and max(range(10), key=lambda i: probs[i]) == digit
     assert abs(sum(probs) - 1) < 1e-4
-    # The 28x28 input, the feature maps of both conv layers and the saliency overlay are shown.
-    assert len(at.get("image")) == 2
-    assert "tiny_conv1" in text_of(at) and "tiny_conv2" in text_of(at)
+    # The 28x28 input, the feature maps of both conv layers, titled by role and shape, and the
+    # saliency as a heat overlay with its legend.
+    assert len(at.get("image")) == 1
+    assert "Layer 1 of 2 · 8 filters · 26×26 — edges and stroke directions" in text_of(at)
+    assert "Layer 2 of 2 · 8 filters · 11×11" in text_of(at)
     assert at.session_state["last_drawing"].shape == (28, 28)  # offered to the Theory page
-    assert len(at.get("plotly_chart")) == 3  # probabilities + one grid per conv layer
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert len(charts) == 4  # probabilities, one grid per conv layer, saliency
+    assert charts[-1]["data"][1]["colorbar"]["title"]["text"] == "influence"
     # The picker offers the model with its test accuracy from the card.
     assert "test 98.76%" in at.selectbox(key="draw_model").format_func(0)
 
@@ -67,16 +72,14 @@ def test_drawing_is_predicted_with_chart_and_network_view(models, digit):
 def test_empty_canvas_shows_a_prompt_not_an_error(models):
     at = open_draw_page()
     assert not at.exception and not at.error
-    assert any("Draw a digit on the black canvas" in i.value for i in at.info)
+    assert "Draw a digit on the black canvas" in text_of(at)
     assert "Prediction" not in text_of(at)
 
 
-def test_clear_button_gives_a_fresh_canvas(models):
+def test_network_view_is_built_only_when_asked_for(models):
     at = open_draw_page(canvas_with(1))
     assert "**Prediction: 1**" in text_of(at)
-    at.button[0].click().run()
-    assert at.session_state["draw_canvas_n"] == 1
-    assert any("Draw a digit on the black canvas" in i.value for i in at.info)
+    assert len(at.get("plotly_chart")) == 1 and "Layer 1 of 2" not in text_of(at)
 
 
 def test_broken_model_file_says_what_is_wrong_and_how_to_fix(isolated):
@@ -115,5 +118,5 @@ def test_a_stray_dot_asks_for_a_larger_digit(models):
     dot = canvas_with(1, scale=0.05)  # a blob no longer than the 20 px brush
     at = open_draw_page(dot)
     assert not at.exception and not at.error
-    assert any("looks like a dot" in i.value for i in at.info)
+    assert "looks like a dot" in text_of(at)
     assert "Prediction" not in text_of(at)

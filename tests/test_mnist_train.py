@@ -16,6 +16,7 @@ import numpy as np
 
 from core.data import mnist
 from core.rundir import RunDir
+from core.training import runner
 from core.training import runner as train
 from tests.fixtures.mnist import write_fake_mnist
 
@@ -48,6 +49,19 @@ def test_cli_short_run_writes_model_and_full_card(fake_data, tmp_path):
     assert card["params"] == 93_322 and card["seed"] == 0 and card["training"]["epochs"] == 1
     assert {"epochs", "wall_time_s", "hardware", "device"} <= set(card["training"])
     assert card["versions"]["keras_backend"] == keras.backend.backend()
+    assert card["card_version"] == runner.CARD_VERSION
+
+    # Honest answers from a trained run too: a temperature fitted on validation, an unknown check.
+    cal, unk = card["calibration"], card["unknown"]
+    assert cal["temperature"] > 0 and "validation split (20 images)" in cal["fitted_on"]
+    assert 0 <= cal["ece_test_after"] <= 1 and 0 <= cal["ece_test_before"] <= 1
+    assert unk["method"] == "mahalanobis" and (out / unk["stats_file"]).is_file()
+    from core.inference import served
+
+    model = served.load(run.model_path)
+    assert model.temperature == cal["temperature"] and model.detector is not None
+    x = mnist.load(0.1, 200).x_test[:4]
+    assert model.known(x, model.calibrate(model.model.predict(x, verbose=0))).dtype == bool
     assert set(card["data"]["files"]) == set(mnist.FILES.values())  # sha256 of each IDX file
     assert all(len(h) == 64 for h in card["data"]["files"].values())
     assert [r["epoch"] for r in run.read_metrics("epoch")] == [1]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from pathlib import Path
 
 import pytest
 
@@ -180,15 +181,17 @@ def test_class_names_must_match_the_model_outputs():
     from PIL import Image
 
     from core.inference import photos
+    from core.inference.served import Served
 
     model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(),
                               keras.layers.Dense(5, activation="softmax")])
     img = Image.new("RGB", (8, 8), (10, 20, 30))
-    result = photos.classify_photo(model, ["a", "b", "c"], "x.png", img.tobytes())
+    served = lambda classes: Served(Path("m.keras"), model, {"classes": classes})  # noqa: E731
+    result = photos.classify_photo(served(["a", "b", "c"]), "x.png", img.tobytes())
     assert not result.ok and "names 3 classes but the model has 5 outputs" in result.error
     buf = __import__("io").BytesIO()
     img.save(buf, "PNG")
-    good = photos.classify_photo(model, list("abcde"), "x.png", buf.getvalue(), k=5)
+    good = photos.classify_photo(served(list("abcde")), "x.png", buf.getvalue(), k=5)
     assert good.ok and len(good.top) == 5
 
 

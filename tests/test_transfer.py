@@ -90,6 +90,8 @@ def test_transfer_end_to_end(isolated):
     card = json.loads(run.card_path.read_text())
     assert card["task"] == "image" and card["classes"] == ["blue", "green", "red"]
     assert card["input_shape"] == [SIZE, SIZE, 3]
+    assert card["calibration"]["temperature"] > 0 and card["unknown"]["method"] == "mahalanobis"
+    assert card["unknown"]["flag_rate_target"] == 0.05  # photos: at most 5% of real ones flagged
     phases = {r["phase"] for r in run.read_metrics("epoch")}
     assert phases == {"head", "fine"}
     metrics = card["metrics"]

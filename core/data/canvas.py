@@ -18,6 +18,7 @@ INK_THRESHOLD = 0.1  # brightness (0..1) above which a pixel counts as ink
 # MNIST's pen. Chosen on the validation slice of the training set with
 # `python -m bench.canvas_accuracy --split val --stroke W` (0 turns it off).
 STROKE = 3.0
+DOT = 2.5  # ink no longer than this many of its own stroke widths is a dot, not a digit
 
 
 def ink(image: np.ndarray) -> np.ndarray:
@@ -127,6 +128,31 @@ def ink_extent(image: np.ndarray) -> int:
     """
     crop = _crop(ink(image))
     return 0 if crop is None else max(crop.shape)
+
+
+def thickness(mask: np.ndarray) -> int:
+    """The width of the thickest stroke of a binary shape: twice the erosions it survives.
+
+    For a brush dab that is the brush's diameter; for a digit, its pen's width.
+    """
+    shape = mask.astype(np.float32)
+    steps = 0
+    while shape.max() > 0.5:
+        shape = grow(shape, -1)
+        steps += 1
+    return 2 * steps
+
+
+def is_dot(image: np.ndarray) -> bool:
+    """True when the ink is a dot or a short dab rather than a digit.
+
+    The ink's longer side is compared with its own stroke width (measured, not the
+    brush setting), so a drawing from any canvas or brush is judged the same way.
+    """
+    crop = _crop(ink(image))
+    if crop is None:
+        return False
+    return max(crop.shape) < DOT * thickness(crop > 0.5)
 
 
 def canvas_to_mnist(image: np.ndarray, box: int = BOX, stroke: float = STROKE) -> np.ndarray | None:

@@ -67,7 +67,7 @@ def forward(model):
     return fn[1]
 
 
-def _as_batch(images: np.ndarray) -> np.ndarray:
+def as_batch(images: np.ndarray) -> np.ndarray:
     """(N, 28, 28), (28, 28) or (N, 28, 28, 1) to float32 (N, 28, 28, 1)."""
     x = np.asarray(images, dtype=np.float32)
     if x.ndim == 2:
@@ -79,7 +79,7 @@ def _as_batch(images: np.ndarray) -> np.ndarray:
 
 def probabilities(model, images: np.ndarray, batch_size: int = 1024) -> np.ndarray:
     """Class probabilities, shape (N, classes), for a batch of 28x28 images in [0, 1]."""
-    x = _as_batch(images)
+    x = as_batch(images)
     fn = forward(model)
     parts = [np.asarray(fn(x[i:i + batch_size])) for i in range(0, len(x), batch_size)]
     return np.concatenate(parts)
@@ -201,7 +201,7 @@ _explainers: dict[int, tuple[object, object]] = {}
 def explain(model, image: np.ndarray) -> Explanation:
     """Probabilities, conv activations and an input-gradient saliency map for one image."""
     owner, convs, run = _explainer(model)
-    probs, grad, maps = run(_as_batch(image)[:1])
+    probs, grad, maps = run(as_batch(image)[:1])
     grad = np.abs(np.asarray(grad)[0, ..., 0])
     # Scale by the 99th percentile, not the max: one extreme pixel would leave the rest invisible.
     top_grad = np.percentile(grad, 99)
@@ -238,3 +238,16 @@ def saliency_overlay(image: np.ndarray, saliency: np.ndarray) -> np.ndarray:
     heat = np.clip(np.asarray(saliency, np.float32), 0, 1)
     rgb = np.stack([np.maximum(grey, heat), grey * (1 - heat), grey * (1 - heat)], axis=-1)
     return (rgb * 255).round().astype(np.uint8)
+
+
+def layer_title(index: int, count: int, maps: np.ndarray) -> str:
+    """A learner's title for conv layer ``index`` of ``count``: its role and shape,
+    e.g. "Layer 1 of 4 · 32 filters · 28×28 — edges and stroke directions"."""
+    h, w, c = maps.shape
+    if index == 0:
+        role = "edges and stroke directions"
+    elif index == count - 1:
+        role = "large parts of digits: loops, bars, corners"
+    else:
+        role = "strokes combined into curves and junctions"
+    return f"Layer {index + 1} of {count} · {c} filters · {h}×{w} — {role}"

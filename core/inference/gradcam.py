@@ -75,3 +75,8 @@ def overlay(photo: Image.Image, cam: np.ndarray, alpha: float = 0.45) -> Image.I
         photo.size, Image.Resampling.BICUBIC)
     colours = Image.fromarray(_jet(np.asarray(resized, np.float64) / 255.0))
     return Image.blend(photo.convert("RGB"), colours, alpha)
+
+
+def legend(width: int = 256, height: int = 14) -> np.ndarray:
+    """The overlay's colour scale as a (height, width, 3) uint8 strip: little evidence left, most right."""
+    return np.repeat(_jet(np.linspace(0, 1, width))[None], height, axis=0)

@@ -13,8 +13,10 @@ import numpy as np
 from PIL import Image
 
 from core.data import photo
-from core.inference import gradcam
-from core.inference.digits import forward, load_model
+from core.inference import gradcam, unsure
+from core.inference.digits import forward
+from core.inference.served import Served
+from core.inference.served import load as served_model
 
 
 def input_size(model) -> int:
@@ -38,8 +40,13 @@ def top_k(probs: np.ndarray, classes: list[str], k: int = 5) -> list[tuple[str, 
 class PhotoResult:
     name: str
     image: Image.Image | None = None
-    top: list[tuple[str, float]] = field(default_factory=list)
+    top: list[tuple[str, float]] = field(default_factory=list)  # calibrated, most likely first
     error: str | None = None
+    known: bool | None = None  # False: unlike any of the model's classes; None: no check
+
+    @property
+    def unsure(self) -> bool:
+        return bool(self.top) and unsure(self.top[0][1])
 
     @property
     def ok(self) -> bool:
@@ -54,25 +61,44 @@ def classes_problem(model, classes: list[str]) -> str | None:
     return None
 
 
-def classify_photo(model, classes: list[str], name: str, data, k: int = 5) -> PhotoResult:
-    """One uploaded file (bytes, path or file object) to its top-k classes, or its error."""
-    problem = classes_problem(model, classes)
+def classify_photo(served: Served, name: str, data, k: int = 5) -> PhotoResult:
+    """One file (bytes, path or file object) to its calibrated top-k classes and whether it
+    looks like any of them, or its error. Any decoder failure becomes this file's error."""
+    problem = classes_problem(served.model, list(served.card.get("classes") or []))
     if problem:
         return PhotoResult(name, error=f"{name}: {problem}")
     try:
         image = photo.load_photo(data)
+        x = photo.model_input(image, input_size(served.model))[None]
     except photo.PhotoError as exc:
         return PhotoResult(name, error=f"{name}: {exc}")
-    x = photo.model_input(image, input_size(model))[None]
-    return PhotoResult(name, image, top_k(probabilities(model, x)[0], classes, k))
+    except Exception as exc:  # noqa: BLE001 - a decoder bug must cost this file only
+        return PhotoResult(name, error=f"{name}: this file could not be read as a photo "
+                                       f"({type(exc).__name__})")
+    probs = served.calibrate(probabilities(served.model, x))
+    known = served.known(x, probs)
+    return PhotoResult(name, image, top_k(probs[0], served.classes, k), known=None if known is None
+                       else bool(known[0]))
+
+
+_cams: dict[tuple, Image.Image] = {}
+_CAM_CACHE = 32  # overlays kept (one per photo, model and class)
 
 
 def explain(model, image: Image.Image, class_index: int | None = None) -> Image.Image:
-    """The photo with its Grad-CAM heat map for ``class_index`` (default: the top class)."""
-    x = photo.model_input(image, input_size(model))
-    return gradcam.overlay(image, gradcam.heatmap(model, x, class_index))
+    """The photo with its Grad-CAM heat map for ``class_index`` (default: the top class).
+
+    Cached per model, photo and class: toggling Grad-CAM off and on again costs nothing.
+    """
+    key = (id(model), image.size, hash(image.tobytes()), class_index)
+    if key not in _cams:
+        x = photo.model_input(image, input_size(model))
+        if len(_cams) >= _CAM_CACHE:
+            _cams.pop(next(iter(_cams)))
+        _cams[key] = gradcam.overlay(image, gradcam.heatmap(model, x, class_index))
+    return _cams[key]
 
 
-def load(model_path: str | Path):
-    """The cached model at ``model_path`` (raises core.inference.digits.ModelLoadError)."""
-    return load_model(model_path)
+def load(model_path: str | Path) -> Served:
+    """The cached served model at ``model_path`` (raises core.inference.digits.ModelLoadError)."""
+    return served_model(model_path)

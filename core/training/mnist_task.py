@@ -126,4 +126,6 @@ def train(cfg: MnistSettings, run: RunDir, resume: bool = False) -> TaskResult:
         config={"recipe": rec.as_dict()},
         training={"epochs": int(state.get("epoch", 0)), "epochs_planned": cfg.epochs,
                   "wall_time_s": round(_train_time(run), 2)},
+        trust_data={"train": (ds.x_train, ds.y_train), "val": (ds.x_val, ds.y_val),
+                    "test": (ds.x_test, ds.y_test)},
     )

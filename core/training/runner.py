@@ -22,7 +22,7 @@ from pathlib import Path
 from core import cli, machine
 from core.io import atomic_write_json
 from core.rundir import RunDir, holds_only_run_files, is_run_folder, save_clean_model
-from core.training import TrainingError, settings
+from core.training import TrainingError, settings, trust
 from core.training.devices import DeviceError, setup, setup_jax
 
 CARD_VERSION = 2  # 2: one runner writes every card (card_version, hardware and versions for all tasks)
@@ -44,6 +44,7 @@ class TaskResult:
     config: dict = field(default_factory=dict)  # what the task resolved beyond its settings
     card_task: str = ""  # the card's task name ("mnist" or "image"), when not the runner's
     settings: settings.Settings | None = None  # as resolved by the task (recipe defaults filled in)
+    trust_data: dict | None = None  # {"train"|"val"|"test": (inputs, labels)}: calibration + unknown check
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,6 +107,8 @@ def finish(run: RunDir, cfg: settings.Settings, result: TaskResult, task: str, n
     save_clean_model(result.model, run.model_path)
     cfg = result.settings or cfg
     card = card_for(run, cfg.as_dict(), cfg.seed, result, task, name)
+    if result.trust_data:
+        card |= trust.fit(result.model, card["task"], run.model_path, **result.trust_data)
     atomic_write_json(run.card_path, card)
     val = result.val
     val_text = f"{val['accuracy']:.2%}" if val.get("images") else "none held out"

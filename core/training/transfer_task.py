@@ -142,7 +142,8 @@ def train(cfg: TransferSettings, run: RunDir, resume: bool = False) -> TaskResul
     best.restore()
 
     val = evaluate(model, val_ds, _labels(split["val"]), classes)
-    test = evaluate(model, make(split["test"]), _labels(split["test"]), classes)  # once, for the card
+    test_ds = make(split["test"])
+    test = evaluate(model, test_ds, _labels(split["test"]), classes)  # once, for the card
     spec = transfer.BACKBONES[cfg.backbone]
     return TaskResult(
         model=model, val=val, test=test, stopped=stopped, card_task="image", settings=cfg,
@@ -163,6 +164,8 @@ def train(cfg: TransferSettings, run: RunDir, resume: bool = False) -> TaskResul
                   "train_time_s": round(head_time + fine_time, 1),
                   "wall_time_s": round(time.time() - started, 1)},
         config={"folder": str(folder), "classes": classes},
+        trust_data={name: (ds.images, ds.labels) for name, ds in
+                    (("train", train_ds), ("val", val_ds), ("test", test_ds))},
     )
 
 
