@@ -4,6 +4,9 @@ import time
 
 import streamlit as st
 
+import core
+
+core.import_keras()  # whole, before the settings import Keras (another session may be importing it)
 from core import config, jobs
 from ui import auth
 from ui import train_form as form

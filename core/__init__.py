@@ -5,6 +5,7 @@ Plain Python, never streamlit, so tests, the CLI and the pages share one API.
 import contextlib
 import os
 import sys
+import threading
 
 # TensorFlow prints C++ banners on import; the app and the CLI want a quiet terminal.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -24,16 +25,26 @@ def _stderr_silenced():
         os.close(saved)
 
 
+_import_lock = threading.Lock()
+_imported = False
+
+
 def import_tensorflow():
     """Import TensorFlow and Keras without absl's pre-init banners (oneDNN, CUDA stubs).
 
     Call this before anything else imports them; later imports reuse the module.
     Python exceptions still surface, since only the C-level stream is muted.
     """
-    if "tensorflow" not in sys.modules:
-        with _stderr_silenced():
-            import keras  # noqa: F401
-            import tensorflow  # noqa: F401
+    global _imported
+    # Streamlit runs each session's script in its own thread: a page opened while another is
+    # still importing would get a half-initialised module ("partially initialized module
+    # 'keras'"), so the first import finishes under a lock before anyone else gets it.
+    with _import_lock:
+        if not _imported:
+            with _stderr_silenced():
+                import keras  # noqa: F401
+                import tensorflow  # noqa: F401
+            _imported = True
     return sys.modules["tensorflow"]
 
 

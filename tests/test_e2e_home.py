@@ -9,8 +9,15 @@ pytestmark = pytest.mark.browser
 def test_home_page_in_chromium(page, streamlit_server):
     page.goto(streamlit_server["url"])
     wait_for_app(page)
+    main = page.locator("[data-testid='stMain']")
+    main.get_by_text("Start here").wait_for()
+    # One card per page, each with its link.
+    for title in ("Draw a digit", "Classify a photo", "Train", "Theory", "Calculator"):
+        main.get_by_role("link", name=f"Open {title}").wait_for()
+    # The machine details are folded into one expander.
+    main.get_by_text("This machine:").click()
     page.get_by_text("Data sets found").wait_for()
-    body = page.locator("[data-testid='stMain']").inner_text()
+    body = main.inner_text()
     assert "CNN Studio" in body
     assert "Device" in body and ("CPU" in body or "GPU" in body)
     assert "mnist" in body and "flowers" in body

@@ -68,3 +68,24 @@ def test_missing_file_and_mismatched_counts(tmp_path):
     (folder / mnist.FILES["train_labels"]).unlink()
     with pytest.raises(mnist.MnistDataError, match="train-labels-idx1-ubyte.gz: file not found"):
         mnist.load(folder=folder)
+
+
+def test_missing_mnist_offline_names_the_folder_and_the_four_files(tmp_path, monkeypatch):
+    """Offline, a run failed late with 'URL fetch failure ... Name or service not known' and a traceback."""
+    import keras
+
+    def offline():
+        raise OSError("URL fetch failure on https://storage.googleapis.com/...: Name or service not known")
+
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", offline)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    folder = tmp_path / "mnist"
+    with pytest.raises(mnist.MnistDataError) as err:
+        mnist.load_raw(folder)
+    message = str(err.value)
+    assert str(folder) in message and all(name in message for name in mnist.FILES.values())
+    assert "downloading them failed" in message and "\n" not in message
+    assert mnist.needs_download(folder) is not None  # the Train page warns before launch
+    (tmp_path / "keras" / "datasets").mkdir(parents=True)
+    (tmp_path / "keras" / "datasets" / "mnist.npz").write_bytes(b"cached")
+    assert mnist.needs_download(folder) is None  # Keras has it already: nothing to say

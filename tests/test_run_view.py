@@ -96,7 +96,7 @@ def test_stopped_failed_and_table_views(isolated):
     assert "epoch 1, batch 257 of 844" in warning
     assert not [s for s in at.success if "Finished" in s.value]
     bar = at.get("progress")[0].proto.text
-    assert "batch 257/844" in bar and "left" not in bar
+    assert "epoch 1/3 · batch 257/844" in bar and "left" not in bar
     table = at.dataframe[-1].value
     assert "None" not in table.to_string() and "nan" not in table.to_string()
     assert set(table["best val"]) == {fmt.pct(0.955), fmt.MISSING}

@@ -230,3 +230,12 @@ def test_a_small_class_is_a_warning_not_a_refusal(isolated):
     at.text_input(key="image_folder").set_value("pets").run()
     assert any("Fewer than 100 images in cats (30), dogs (30)" in w.value for w in at.warning)
     assert not _errors(at) and not _launch(at).disabled
+
+
+def test_missing_mnist_is_named_before_launch(isolated, monkeypatch, tmp_path):
+    """Without the IDX files (and no Keras download cached) the page says where to put which files."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    at = _page()
+    warnings = [w.value for w in at.warning]
+    folder = str(isolated["data"] / "mnist")
+    assert any("put the four IDX files" in w and folder in w for w in warnings), warnings

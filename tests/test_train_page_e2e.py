@@ -88,14 +88,20 @@ def test_launch_watch_and_use_a_run(train_page, train_server):
     main.get_by_role("button", name="Use it now").click()
     page.get_by_text("Draw a digit on the black canvas").wait_for()
     wait_for_app(page)
+    picked = page.locator("[data-testid='stSelectbox']").first
+    shown = lambda: picked.locator("input").first.input_value() or picked.inner_text()  # noqa: E731
+    assert f"(your run {run.id})" in shown()  # selected for us, nothing picked by hand
     canvas = page.locator("canvas.upper-canvas >> visible=true")
     draw(page, canvas, DIGITS[7])
     page.mouse.up()
-    main.get_by_text("Prediction:").or_(main.get_by_text("Not sure")).first.wait_for(timeout=60_000)
+    # A 2-epoch model on 400 generated digits may answer anything; it must answer.
+    answers = ("Prediction:", "Not sure", "look like a digit", "Still drawing?")
+    answer = main.get_by_text(answers[0])
+    for text in answers[1:]:
+        answer = answer.or_(main.get_by_text(text))
+    answer.first.wait_for(timeout=60_000)
     screenshot(page, "train_page_model_on_draw")
-    picked = page.locator("[data-testid='stSelectbox']").first
-    assert "(your run " in (picked.locator("input").first.input_value() or picked.inner_text())
-    assert "Prediction:" in main.inner_text() or "Not sure" in main.inner_text()
+    assert f"(your run {run.id})" in shown()
 
 
 def test_stop_shows_where_the_run_really_stopped(train_page, train_server):

@@ -24,9 +24,11 @@ def _skip_clear_session(*_args, **_kwargs) -> None:
 def keep_keras_warm() -> bool:
     """Install the no-op once Keras is imported; True when it is in place. Cheap: call every run."""
     keras = sys.modules.get("keras")
-    if keras is None:
+    # Another session's thread may be importing Keras right now: a half-initialised module
+    # has no backend yet, so wait for a later run instead of failing this one.
+    backend = getattr(keras, "backend", None)
+    if backend is None or not hasattr(backend, "clear_session"):
         return False
-    backend = keras.backend
     if backend.clear_session is not _skip_clear_session:
         backend.clear_session_unpatched = backend.clear_session
         backend.clear_session = _skip_clear_session

@@ -188,6 +188,10 @@ def data_report(cfg: Settings) -> tuple[int | None, int]:
         st.markdown(f"**MNIST** ({where}): 10 classes, {n_train:,} training and {n_val:,} "
                     f"validation images ({cfg.val_split:.0%} held out, fixed seed), test images used once "
                     "for the card.")
+        download = mnist_data.needs_download(status.path)
+        if download:
+            st.warning(f"{download}. Otherwise the run first downloads them from the internet, which fails "
+                       "on a machine without it.", icon=":material/cloud_off:")
         return n_train, 10
     if not cfg.data:
         st.info("Choose the images to train on.", icon=":material/info:")

@@ -115,7 +115,11 @@ def load_raw(folder: str | Path | None = None) -> tuple[tuple, tuple, dict]:
     else:
         import keras
 
-        (x_tr, y_tr), (x_te, y_te) = keras.datasets.mnist.load_data()
+        try:
+            (x_tr, y_tr), (x_te, y_te) = keras.datasets.mnist.load_data()
+        except Exception as exc:  # noqa: BLE001 - offline, a proxy, a full disk: one sentence for all
+            raise MnistDataError(f"{missing_files(folder)}; downloading them failed "
+                                 f"({type(exc).__name__}: {str(exc)[:120]})") from None
         arrays = dict(train_images=x_tr, train_labels=y_tr, test_images=x_te, test_labels=y_te)
         source = {"source": "keras.datasets.mnist", "files": {}}
     _check_pair(arrays["train_images"], arrays["train_labels"], "train")
@@ -156,6 +160,19 @@ def load(val_split: float = 0.1, limit: int | None = None, folder: str | Path | 
         raise MnistDataError("no training images left after the validation split")
     return Mnist(to_float(x_tr[train_idx]), y_tr[train_idx], to_float(x_tr[val_idx]), y_tr[val_idx],
                  to_float(x_te), y_te, source)
+
+
+def keras_cache() -> Path:
+    """Where ``keras.datasets.mnist.load_data()`` keeps its download."""
+    import os
+
+    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets" / "mnist.npz"
+
+
+def needs_download(folder: str | Path | None = None) -> str | None:
+    """Before a run: why MNIST will have to be downloaded (None when it is on this machine)."""
+    problem = missing_files(folder)
+    return None if problem is None or keras_cache().is_file() else problem
 
 
 def missing_files(folder: str | Path | None = None) -> str | None:

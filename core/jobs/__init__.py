@@ -151,6 +151,11 @@ def _number(value) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+def _whole(value) -> int:
+    """A count from a metrics record (epochs, steps): an int, 0 when missing or not a number."""
+    return int(_number(value) or 0)
+
+
 def train_command(job: dict, out: Path) -> list[str] | None:
     """``job.json``'s command with ``--out`` set to ``out``; None when job.json has none.
 
@@ -325,20 +330,20 @@ class Jobs:
         if batches:
             last = batches[-1]
             out |= {"phase": last.get("phase"), "epoch": last["epoch"],
-                    "of_epochs": _number(last.get("epochs")) or 0,
-                    "batch": last["batch"], "steps": _number(last.get("steps")) or 0}
+                    "of_epochs": _whole(last.get("epochs")),
+                    "batch": last["batch"], "steps": _whole(last.get("steps"))}
         if epochs and (not batches or epochs[-1]["time"] >= batches[-1]["time"]):
             last = epochs[-1]  # an epoch just ended: its batches are done, unless a stop cut it short
             out |= {"phase": last.get("phase"), "epoch": last["epoch"],
-                    "of_epochs": _number(last.get("epochs")) or 0,
-                    "steps": _number(last.get("steps")) or out["steps"]}
-            out["batch"] = _number(last.get("batches")) or out["steps"]
+                    "of_epochs": _whole(last.get("epochs")),
+                    "steps": _whole(last.get("steps")) or out["steps"]}
+            out["batch"] = _whole(last.get("batches")) or out["steps"]
         stops = run.read_metrics("stop")  # ignored once a resumed run has gone on past it
         out["stopped_at"] = stops[-1] if stops and (not batches or stops[-1]["time"] >= batches[-1]["time"]) \
             else None
         if out["stopped_at"]:  # the real place a stop ended it
             out |= {key: out["stopped_at"][key] for key in ("phase", "epoch", "batch", "steps")}
-            out["of_epochs"] = _number(out["stopped_at"].get("epochs")) or out["of_epochs"]
+            out["of_epochs"] = _whole(out["stopped_at"].get("epochs")) or out["of_epochs"]
         out["stopping"] = out["state"] == "running" and run.stop_requested()
         total = out["of_epochs"] * out["steps"]
         if total:
