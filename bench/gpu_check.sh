@@ -103,13 +103,16 @@ for name in ("fast", "best", "flowers"):
                   "training": {k: v for k, v in card["training"].items() if k != "hardware"},
                   "stopped": bool(card.get("stopped")),
                   "train_images": data.get("train_images") or data.get("images", {}).get("train")}
-        times = [e["seconds"] for e in entry["epochs"][1:]] or [e["seconds"] for e in entry["epochs"]]
-        if times and entry["train_images"]:  # the first epoch holds the compile: left out when there are more
-            entry["images_per_s_after_first_epoch"] = round(entry["train_images"] * len(times) / sum(times), 1)
+        # Whole epochs after each phase's first (which holds the compile); a stopped run's last is partial.
+        whole = entry["epochs"][:-1] if entry["stopped"] else entry["epochs"]
+        steady = [e["seconds"] for i, e in enumerate(whole) if i and whole[i - 1]["phase"] == e["phase"]]
+        if steady and entry["train_images"]:
+            entry["steady_epoch_s"] = round(sum(steady) / len(steady), 2)
+            entry["images_per_s"] = round(entry["train_images"] / entry["steady_epoch_s"], 1)
     summary["runs"][name] = entry
 (out / "summary.json").write_text(json.dumps(summary, indent=1))
 for name, entry in summary["runs"].items():
-    print(name, {k: entry.get(k) for k in ("state", "test_accuracy", "images_per_s_after_first_epoch")},
+    print(name, {k: entry.get(k) for k in ("state", "test_accuracy", "steady_epoch_s", "images_per_s")},
           [e["seconds"] for e in entry["epochs"]])
 PY
 echo "total $(( $(date +%s) - start )) s"

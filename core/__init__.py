@@ -49,7 +49,11 @@ def import_tensorflow():
 
 
 def keras_backend_name() -> str:
-    """The backend Keras will pick, read the way Keras reads it, without importing Keras."""
+    """The backend Keras will pick, read the way Keras reads it, without importing Keras.
+
+    Unset, it is TensorFlow, or JAX where only JAX is installed (e.g. a GPU machine set up
+    with ``make run GPU=1 BACKEND=jax`` or one that came with JAX alone).
+    """
     name = os.environ.get("KERAS_BACKEND")
     if not name:
         import json
@@ -60,13 +64,20 @@ def keras_backend_name() -> str:
             name = json.loads(conf.read_text()).get("backend")
         except (OSError, ValueError, AttributeError):
             name = None
-    return name or "tensorflow"
+    if not name:
+        from importlib.util import find_spec
+
+        name = "jax" if find_spec("tensorflow") is None and find_spec("jax") is not None else "tensorflow"
+    return name
 
 
 def import_keras():
     """Keras on its configured backend; TensorFlow is imported (quietly) only when it is that backend."""
-    if keras_backend_name() == "tensorflow":
+    backend = keras_backend_name()
+    if backend == "tensorflow":
         import_tensorflow()
+    else:  # Keras reads it on import; runs started from here inherit it
+        os.environ.setdefault("KERAS_BACKEND", backend)
     import keras
 
     return keras

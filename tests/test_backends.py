@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow  # four real training processes
 pytest.importorskip("jax")
 
 BACKENDS = ("tensorflow", "jax")
-MNIST = ["mnist", "--arch", "fast", "--epochs", "4", "--batch-size", "32", "--limit", "400", "--seed", "1"]
+MNIST = ["mnist", "--arch", "fast", "--epochs", "8", "--batch-size", "32", "--limit", "400", "--seed", "1"]
 TRANSFER = ["transfer", "--data", "shapes", "--backbone", "tiny_cnn", "--image-size", "32",
             "--epochs-head", "3", "--epochs-fine", "1", "--fine-tune-layers", "3", "--batch-size", "16",
             "--lr", "1e-2", "--fine-lr", "1e-3", "--weights", "none", "--seed", "1"]

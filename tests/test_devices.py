@@ -115,3 +115,17 @@ def test_machine_info_and_device_plan_on_jax():
     assert lines[0].startswith("jax | Keras 3.") and " on JAX 0." in lines[0]
     assert lines[1].startswith("CPU [Keras on JAX] |") and "mixed precision asked for but no GPU" in lines[1]
     assert lines[2].startswith("device 'gpu' was asked for but JAX sees no GPU")
+
+
+def test_backend_is_jax_only_where_tensorflow_is_missing(monkeypatch, tmp_path):
+    import importlib.util
+
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))  # no keras.json
+    assert core.keras_backend_name() == "tensorflow"
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tensorflow" else real(name, *a))
+    assert core.keras_backend_name() == ("jax" if real("jax") else "tensorflow")
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")  # a choice made is kept
+    assert core.keras_backend_name() == "tensorflow"

@@ -1,4 +1,4 @@
-"""Image folders: scanning by content, errors, the stratified split, the tf.data pipeline."""
+"""Image folders: scanning by content, errors, the stratified split, batches for any Keras backend."""
 from __future__ import annotations
 
 import os

@@ -47,15 +47,19 @@ def feature_function(model):
     """A traced function: a batch of model inputs -> (N, D) penultimate features (cached per model)."""
     cached = _features.get(id(model))
     if cached is None or cached[0] is not model:
-        tf = core.import_tensorflow()
-        import keras
-
+        keras = core.import_keras()
         parts = [keras.Model(h.inputs, h.layers[-1].input) for h in heads(model)]
+        if keras.backend.backend() == "tensorflow":
+            tf = core.import_tensorflow()
 
-        @tf.function(reduce_retracing=True)
-        def run(x):
-            outs = [p(x, training=False) for p in parts]
-            return outs[0] if len(outs) == 1 else tf.concat(outs, axis=-1)
+            @tf.function(reduce_retracing=True)
+            def run(x):
+                outs = [p(x, training=False) for p in parts]
+                return outs[0] if len(outs) == 1 else tf.concat(outs, axis=-1)
+        else:  # Keras on JAX (or torch): its own compiled predict step, no TensorFlow needed
+            def run(x):
+                outs = [p.predict_on_batch(x) for p in parts]
+                return outs[0] if len(outs) == 1 else np.concatenate(outs, axis=-1)
 
         cached = (model, run)
         _features[id(model)] = cached
