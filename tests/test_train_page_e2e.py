@@ -146,3 +146,51 @@ def test_the_terminal_stays_quiet_through_every_page(train_page, train_server):
     noisy = [line for line in log.splitlines()
              if any(word in line for word in ("Traceback", "Warning", "WARNING", "Error", "error:"))]
     assert not noisy, "\n".join(noisy[:20])
+
+
+def _zip_of_classes(per_class: int = 12) -> bytes:
+    """A zip with one folder of small PNGs per class, as a user would make it."""
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        for name, colour in (("cats", (200, 40, 40)), ("dogs", (40, 200, 40))):
+            for i in range(per_class):
+                png = io.BytesIO()
+                Image.new("RGB", (16, 16), (colour[0], colour[1], i * 10)).save(png, "PNG")
+                archive.writestr(f"pets/{name}/{i}.png", png.getvalue())
+    return buf.getvalue()
+
+
+def test_upload_list_and_delete_a_data_set(train_page, train_server):
+    """An uploaded .zip lands in the uploads folder, is listed with its classes, then deleted."""
+    page = train_page
+    page.goto(train_server["url"])
+    wait_for_app(page)
+    page.locator("[data-testid='stSidebarNav']").get_by_text("Train", exact=True).click()
+    page.get_by_text("Equivalent command line").wait_for()
+    page.get_by_text("Image classifier on a folder").click()
+    page.get_by_text("An uploaded .zip").click()
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(
+        files=[{"name": "../My Pets!.zip", "mimeType": "application/zip", "buffer": _zip_of_classes()}])
+    main = page.locator("[data-testid='stMain']")
+    main.get_by_text("cats (12), dogs (12)").wait_for(timeout=90_000)  # listed with its class counts
+    uploads = train_server["runs"].parent / "uploads"
+    (folder,) = [p for p in uploads.iterdir() if p.is_dir()]
+    assert folder.name.startswith("my-pets")  # a slug of the name the browser sent, inside the uploads folder
+    _command_shows(page, f"--data {folder}")
+    screenshot(page, "train_page_uploaded_set")
+
+    expander = main.locator("[data-testid='stExpander']").filter(has_text="Delete uploaded sets")
+    expander.get_by_text("Delete uploaded sets").click()
+    expander.locator("[data-testid='stSelectbox']").click()
+    page.get_by_role("option", name=folder.name).click()
+    delete = expander.get_by_role("button", name="Delete set")
+    assert delete.is_disabled()  # not before the confirmation
+    expander.get_by_text("Confirm delete").click()
+    delete.click()
+    main.get_by_text("cats (12), dogs (12)").wait_for(state="detached", timeout=60_000)
+    assert not folder.exists()
