@@ -3,7 +3,7 @@ import streamlit as st
 
 from core import config
 from core import machine as system
-from ui.common import machine_info
+from ui.common import machine_summary
 
 OK = ":green[:material/check_circle:]"
 MISSING = ":red[:material/cancel:]"
@@ -34,7 +34,7 @@ for row in range(0, len(CARDS), 3):
             st.markdown(what)
             st.page_link(page, label=f"Open {title}", icon=":material/arrow_forward:")
 
-info = machine_info()
+info = machine_summary()  # no TensorFlow import: Home opens fast
 data = system.datasets()
 found = system.models()
 usable = [m for m in found if m.ok]

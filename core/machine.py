@@ -88,6 +88,52 @@ def _nvidia_memory_mb() -> list[int]:
         return []
 
 
+def _nvidia_gpus() -> list[GPU]:
+    """Each NVIDIA GPU's name, memory and compute capability from nvidia-smi ([] when there is none)."""
+    if not shutil.which("nvidia-smi"):
+        return []
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,memory.total,compute_cap", "--format=csv,noheader,nounits"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout
+        rows = [[part.strip() for part in line.split(",")] for line in out.splitlines() if line.strip()]
+        return [GPU(name=row[0], memory_mb=int(float(row[1])), compute_capability=row[2] or None)
+                for row in rows if len(row) == 3]
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return []
+
+
+def _version(package: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def summary() -> MachineInfo:
+    """What the sidebar and Home show, without importing TensorFlow, JAX or Keras (seconds saved).
+
+    Versions come from the installed packages' metadata and GPUs from nvidia-smi, so a
+    page that trains nothing opens fast; ``machine_info`` asks the backend itself.
+    """
+    backend = core.keras_backend_name()
+    gpus = _nvidia_gpus()
+    return MachineInfo(
+        python=platform.python_version(),
+        tensorflow=_version("tensorflow"),
+        keras=_version("keras") or "?",
+        cpu_count=os.cpu_count() or 1,
+        gpus=gpus,
+        mixed_precision=any(g.compute_capability and float(g.compute_capability) >= MIXED_MIN_CC
+                            for g in gpus),
+        backend=backend,
+        backend_version=_version("tensorflow" if backend == "tensorflow" else backend),
+    )
+
+
 def machine_info() -> MachineInfo:
     """Library versions and devices, as the Keras backend sees them (TensorFlow or JAX)."""
     backend = core.keras_backend_name()

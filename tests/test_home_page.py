@@ -51,3 +51,21 @@ def test_home_page_lists_data_that_is_present(isolated):
     assert {m.label: m.value for m in at.metric}["Data sets found"] == "1 / 3"
     assert "**flowers** — 2 classes, 2 images" in _markdown(at)
     assert not at.warning
+
+
+def test_home_imports_neither_tensorflow_nor_keras():
+    """Home trains and predicts nothing: importing TensorFlow (about 2.6 s) made it open slowly."""
+    import subprocess
+    import sys
+
+    from core.config import PROJECT_ROOT
+
+    code = ("import sys\n"
+            "from streamlit.testing.v1 import AppTest\n"
+            "at = AppTest.from_file('app.py', default_timeout=120).run()\n"
+            "assert not at.exception, [e.message for e in at.exception]\n"
+            "assert any('Device' in m.value for m in at.sidebar.markdown)\n"
+            "print(sorted(m for m in ('tensorflow', 'keras', 'jax') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                         timeout=300, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"

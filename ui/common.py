@@ -9,8 +9,14 @@ def machine_info() -> system.MachineInfo:
     return system.machine_info()
 
 
+@st.cache_resource
+def machine_summary() -> system.MachineInfo:
+    """The same facts without importing TensorFlow: for the sidebar and Home, which train nothing."""
+    return system.summary()
+
+
 def sidebar() -> None:
-    info = machine_info()
+    info = machine_summary()
     with st.sidebar:
         icon = ":material/memory:" if info.gpus else ":material/developer_board:"
         st.markdown(f"{icon} **Device:** {info.describe_device()}")
