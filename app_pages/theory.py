@@ -8,15 +8,7 @@ from PIL import Image
 from core import config, fmt
 from core.learn import theory
 
-SECTIONS = [
-    "1. Why CNNs beat dense nets on images",
-    "2. Convolution: kernels, stride, padding",
-    "3. Max pooling and small shifts",
-    "4. Local response normalization",
-    "5. Landmark architectures",
-    "6. Fully convolutional networks",
-    "7. Semantic segmentation",
-]
+SECTIONS = theory.SECTIONS
 
 
 @st.cache_data(show_spinner=False)

@@ -74,20 +74,6 @@ class MachineInfo:
         return min(sizes) if sizes else None
 
 
-def _nvidia_memory_mb() -> list[int]:
-    """Total memory of each NVIDIA GPU from nvidia-smi, or [] when unavailable."""
-    if not shutil.which("nvidia-smi"):
-        return []
-    try:
-        out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=memory.total", "--format=csv,noheader,nounits"],
-            capture_output=True, text=True, timeout=10, check=True,
-        ).stdout
-        return [int(float(line)) for line in out.split() if line.strip()]
-    except (OSError, subprocess.SubprocessError, ValueError):
-        return []
-
-
 def _nvidia_gpus() -> list[GPU]:
     """Each NVIDIA GPU's name, memory and compute capability from nvidia-smi ([] when there is none)."""
     if not shutil.which("nvidia-smi"):
@@ -138,7 +124,7 @@ def machine_info() -> MachineInfo:
     """Library versions and devices, as the Keras backend sees them (TensorFlow or JAX)."""
     backend = core.keras_backend_name()
     keras = core.import_keras()
-    memory = _nvidia_memory_mb()
+    memory = [g.memory_mb for g in _nvidia_gpus()]
     gpus, tf_version, backend_version = [], None, None
     if backend == "jax":
         import jax

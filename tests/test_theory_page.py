@@ -20,15 +20,7 @@ def at(monkeypatch):
     return at
 
 
-_SECTIONS = [
-    "1. Why CNNs beat dense nets on images",
-    "2. Convolution: kernels, stride, padding",
-    "3. Max pooling and small shifts",
-    "4. Local response normalization",
-    "5. Landmark architectures",
-    "6. Fully convolutional networks",
-    "7. Semantic segmentation",
-]
+_SECTIONS = theory.SECTIONS
 
 
 def _metrics(at):

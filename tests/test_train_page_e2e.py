@@ -37,6 +37,13 @@ def train_page(browser, train_server):
         yield tab
 
 
+def _open_train(page, server) -> None:
+    page.goto(server["url"])
+    wait_for_app(page)
+    page.locator("[data-testid='stSidebarNav']").get_by_text("Train", exact=True).click()
+    page.get_by_text("Equivalent command line").wait_for()
+
+
 def _fill(page, label, value, expect):
     """Type a value, then wait until the command line shows it (the app has rerun)."""
     box = page.get_by_label(label, exact=True)
@@ -51,10 +58,7 @@ def _command_shows(page, text):
 
 def test_launch_watch_and_use_a_run(train_page, train_server):
     page = train_page
-    page.goto(train_server["url"])
-    wait_for_app(page)
-    page.locator("[data-testid='stSidebarNav']").get_by_text("Train", exact=True).click()
-    page.get_by_text("Equivalent command line").wait_for()
+    _open_train(page, train_server)
     page.get_by_label("Architecture").click()
     page.get_by_role("option", name="seed: Notebook baseline CNN").click()
     _command_shows(page, "--arch seed")
@@ -106,10 +110,7 @@ def test_launch_watch_and_use_a_run(train_page, train_server):
 
 def test_stop_shows_where_the_run_really_stopped(train_page, train_server):
     page = train_page
-    page.goto(train_server["url"])
-    wait_for_app(page)
-    page.locator("[data-testid='stSidebarNav']").get_by_text("Train", exact=True).click()
-    page.get_by_text("Equivalent command line").wait_for()
+    _open_train(page, train_server)
     _fill(page, "Epochs", 100, "--epochs 100")
     _fill(page, "Use only the first N training images", 400, "--limit 400")
     page.get_by_role("button", name="Launch").click()
@@ -168,10 +169,7 @@ def _zip_of_classes(per_class: int = 12) -> bytes:
 def test_upload_list_and_delete_a_data_set(train_page, train_server):
     """An uploaded .zip lands in the uploads folder, is listed with its classes, then deleted."""
     page = train_page
-    page.goto(train_server["url"])
-    wait_for_app(page)
-    page.locator("[data-testid='stSidebarNav']").get_by_text("Train", exact=True).click()
-    page.get_by_text("Equivalent command line").wait_for()
+    _open_train(page, train_server)
     page.get_by_text("Image classifier on a folder").click()
     page.get_by_text("An uploaded .zip").click()
     page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(

@@ -17,6 +17,18 @@ from core.learn.calculator import Layer
 ARCH_JSON = config.PROJECT_ROOT / "assets" / "theory" / "architecture_params.json"
 
 
+# The Theory page's questions, in order (the page and its tests read them here).
+SECTIONS = [
+    "1. Why CNNs beat dense nets on images",
+    "2. Convolution: kernels, stride, padding",
+    "3. Max pooling and small shifts",
+    "4. Local response normalization",
+    "5. Landmark architectures",
+    "6. Fully convolutional networks",
+    "7. Semantic segmentation",
+]
+
+
 def _tf():
     return core.import_tensorflow()
 

@@ -160,6 +160,16 @@ def _keras_multi_worker_fixes(tf) -> None:
     trainer._cnn_studio_patched = True
 
 
+def _mixed_policy(keras, choice: str, supported: bool, have_gpu: bool, notes: list[str]) -> bool:
+    """Set Keras's global dtype policy for ``--mixed-precision choice``; True when mixed_float16."""
+    mixed = choice != "off" and supported
+    if choice == "on" and not supported:
+        why = "no GPU" if not have_gpu else f"a GPU below compute capability {MIXED_MIN_CC}"
+        notes.append(f"mixed precision asked for but {why}: training in float32")
+    keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
+    return mixed
+
+
 def setup(device: str = "auto", mixed_precision: str = "auto", xla: str = "auto"):
     """Choose devices and precision for this process; return ``(strategy, plan)``.
 
@@ -211,15 +221,8 @@ def setup(device: str = "auto", mixed_precision: str = "auto", xla: str = "auto"
     else:
         strategy, strategy_name = tf.distribute.get_strategy(), "default"
 
-    mixed = False
-    if mixed_precision != "off":
-        supported = bool(gpus) and all(_gpu_supports_mixed(tf, g) for g in gpus)
-        if supported:
-            mixed = True
-        elif mixed_precision == "on":
-            why = "no GPU" if not gpus else f"a GPU below compute capability {MIXED_MIN_CC}"
-            notes.append(f"mixed precision asked for but {why}: training in float32")
-    keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
+    supported = bool(gpus) and all(_gpu_supports_mixed(tf, g) for g in gpus)
+    mixed = _mixed_policy(keras, mixed_precision, supported, bool(gpus), notes)
 
     _current = DevicePlan(
         device="gpu" if gpus else "cpu", strategy=strategy_name,
@@ -258,15 +261,9 @@ def setup_jax(device: str = "auto", mixed_precision: str = "auto", xla: str = "a
         if not gpus:
             notes.append(f"CPU split into {len(chosen)} XLA host devices (XLA_FLAGS)")
 
-    mixed = False
-    if mixed_precision != "off":
-        capability = [float(getattr(g, "compute_capability", 0) or 0) for g in gpus]
-        if gpus and min(capability) >= MIXED_MIN_CC:
-            mixed = True
-        elif mixed_precision == "on":
-            why = "no GPU" if not gpus else f"a GPU below compute capability {MIXED_MIN_CC}"
-            notes.append(f"mixed precision asked for but {why}: training in float32")
-    keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
+    capability = [float(getattr(g, "compute_capability", 0) or 0) for g in gpus]
+    mixed = _mixed_policy(keras, mixed_precision, bool(gpus) and min(capability) >= MIXED_MIN_CC,
+                          bool(gpus), notes)
 
     _current = DevicePlan(
         device="gpu" if gpus else "cpu", strategy="DataParallel" if len(chosen) > 1 else "default",
