@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from core.data.mnist import FILES, write_idx
 from core.jobs import Jobs
@@ -175,20 +176,30 @@ def test_upload_list_and_delete_a_data_set(train_page, train_server):
     page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(
         files=[{"name": "../My Pets!.zip", "mimeType": "application/zip", "buffer": _zip_of_classes()}])
     main = page.locator("[data-testid='stMain']")
-    main.get_by_text("cats (12), dogs (12)").wait_for(timeout=90_000)  # listed with its class counts
+    listed = main.get_by_text("cats (12), dogs (12)", exact=True)  # the table's cell, not the warning
+    listed.wait_for(state="attached", timeout=90_000)  # listed with its class counts (grid cells are hidden)
     uploads = train_server["runs"].parent / "uploads"
     (folder,) = [p for p in uploads.iterdir() if p.is_dir()]
     assert folder.name.startswith("my-pets")  # a slug of the name the browser sent, inside the uploads folder
     _command_shows(page, f"--data {folder}")
     screenshot(page, "train_page_uploaded_set")
 
+    wait_for_app(page)
     expander = main.locator("[data-testid='stExpander']").filter(has_text="Delete uploaded sets")
     expander.get_by_text("Delete uploaded sets").click()
-    expander.locator("[data-testid='stSelectbox']").click()
-    page.get_by_role("option", name=folder.name).click()
+    option = page.get_by_role("option", name=folder.name)
+    for _ in range(5):  # a rerun that lands while the list is open closes it: open it again
+        wait_for_app(page)
+        expander.locator("[data-testid='stSelectbox']").click()
+        try:
+            option.wait_for(timeout=5_000)
+            break
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+    option.click()
     delete = expander.get_by_role("button", name="Delete set")
     assert delete.is_disabled()  # not before the confirmation
     expander.get_by_text("Confirm delete").click()
     delete.click()
-    main.get_by_text("cats (12), dogs (12)").wait_for(state="detached", timeout=60_000)
+    listed.wait_for(state="detached", timeout=60_000)
     assert not folder.exists()
