@@ -13,6 +13,7 @@ from core import config
 from core import machine as system
 from core.data import folders
 from core.data import mnist as mnist_data
+from core.learn import calculator
 from core.models import mnist as mnist_models
 from core.models import transfer as transfer_models
 from core.training import devices
@@ -235,7 +236,7 @@ def memory_report(cfg: Settings, classes: int, extra: dict) -> str | None:
             f"({mb(est['activation_bytes'])} activations, {mb(est['weight_bytes'])} weights, gradients and "
             f"optimizer state; {est['params']:,} parameters). A floor: frameworks add workspace.")
     gpu_bytes = info.smallest_gpu_bytes() if cfg.device != "cpu" else None
-    fit = devices.fits(est["total_bytes"], gpu_bytes)
+    fit = calculator.fits(est["total_bytes"], gpu_bytes)
     if fit is False:
         st.warning(text + f" **It will not fit the GPU's {mb(gpu_bytes)}**: lower the batch size, "
                    "the image size, or turn mixed precision on.", icon=":material/warning:")

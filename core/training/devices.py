@@ -41,7 +41,7 @@ import core
 from core.errors import StudioError
 from core.learn.calculator import fits  # noqa: F401 (one memory rule, re-exported)
 from core.machine import MIXED_MIN_CC
-from core.training.settings import DEVICES, SWITCHES  # noqa: F401 (the options' one owner)
+from core.training.settings import DEVICES, SWITCHES
 
 CPU_REPLICAS_ENV = "CNN_STUDIO_CPU_REPLICAS"
 
