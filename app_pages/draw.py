@@ -65,11 +65,11 @@ def draw_and_read() -> None:
     """Only this part reruns on each stroke: the canvas, the answer and the insides."""
     col_draw, col_seen, col_result = st.columns([1.2, 0.8, 1.4])
     with col_draw:
-        stroke = st.slider("Stroke width", 8, 40, 20, key="draw_stroke")
+        stroke = ui.stroke_width()
         canvas = st_canvas(stroke_width=stroke, stroke_color="#FFFFFF", background_color="#000000",
                            drawing_mode="freedraw", width=280, height=280, return_image_data=True,
-                           key=CANVAS_KEY)
-        ui.canvas_tools()
+                           max_display_height=ui.width_tag(stroke), key=CANVAS_KEY)
+        ui.canvas_tools(stroke)
     image = canvas.image_data
     strokes = len((canvas.json_data or {}).get("objects", [])) or None  # None: not known
     reading = drawing.read(model, image) if image is not None else drawing.Reading(drawing.EMPTY)
