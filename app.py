@@ -5,10 +5,6 @@ import core  # noqa: F401 - sets TensorFlow's log level before any page imports 
 from core.errors import StudioError
 from ui import auth, common, serving
 
-# TensorFlow is imported by the pages that need it (Draw, Classify, Train, Theory), not here:
-# Home opens without it. Once it is in, Streamlit's per-run Keras reset is turned off.
-serving.keep_keras_warm()
-
 st.set_page_config(page_title="CNN Studio", page_icon="🧠", layout="wide")
 
 PAGES = [
@@ -27,3 +23,9 @@ try:
     nav.run()
 except StudioError as exc:  # bad input or settings: one sentence; anything else goes to the server log
     st.error(str(exc), icon=":material/error:")
+finally:
+    # TensorFlow is imported by the pages that need it (Draw, Classify, Train, Theory), not here:
+    # Home opens without it. Once a page has brought it in, Streamlit's per-run Keras reset is
+    # turned off, before this very run ends: the Draw page's strokes rerun only its fragment,
+    # which never comes back here.
+    serving.keep_keras_warm()

@@ -153,3 +153,21 @@ def test_on_a_network_only_the_owner_stops_or_deletes_a_run(isolated, monkeypatc
     jobs.delete(mine, visitor="v1")
     jobs.delete(theirs)  # no visitor: the local user may
     assert jobs.list() == []
+
+
+def test_keras_is_kept_warm_from_the_first_run_of_a_page_that_imports_it(tmp_path):
+    """Opened straight at /draw in a fresh process, the page imports Keras; Streamlit's reset after
+    that very run must already be the no-op: every later stroke reruns only the page's fragment."""
+    script = (
+        "from streamlit.testing.v1 import AppTest\n"
+        "import sys\n"
+        "assert 'keras' not in sys.modules\n"
+        f"at = AppTest.from_file({str(ROOT / 'app.py')!r}, default_timeout={TIMEOUT})\n"
+        "at.switch_page('app_pages/draw.py').run()\n"
+        "import keras\n"
+        "print(keras.backend.clear_session.__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True,
+                         timeout=TIMEOUT * 2)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "_skip_clear_session"
