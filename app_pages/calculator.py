@@ -3,6 +3,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from core import fmt
 from core.learn import calculator as memory
 from ui.common import machine_info
 
@@ -142,7 +143,8 @@ else:
 fits = memory.fits(t["training_bytes"], capacity)
 largest = memory.max_batch(report, capacity)
 verdict = (f"Training with batch {batch} needs {mb(t['training_bytes'])} of {mb(capacity)}: "
-           f"{'it fits' if fits else 'it does not fit'} (runs plan on at most {memory.FIT_MARGIN:.0%} of a "
+           f"{'it fits' if fits else 'it does not fit'} "
+           f"(runs plan on at most {fmt.pct(memory.FIT_MARGIN, 0)} of a "
            f"device's memory; the rest is framework workspace). The largest batch that fits is {largest:,}.")
 (st.success if fits else st.error)(verdict, icon=":material/check_circle:" if fits else ":material/error:")
 

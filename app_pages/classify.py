@@ -2,11 +2,11 @@
 import plotly.graph_objects as go
 import streamlit as st
 
+from core import fmt
 from core.data import photo
 from core.inference import gradcam
 from core.inference import photos as classify
-from core.inference.digits import ModelLoadError
-from ui.common import model_picker
+from ui.common import load_picked
 
 TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif"]
 TOP_K = 5
@@ -18,7 +18,7 @@ def bar_chart(result: classify.PhotoResult, key: str) -> None:
     top_colour = "#4f46e5" if result.known is not False else "#b0b4c0"
     colors = ["#b0b4c0"] * (len(probs) - 1) + [top_colour]
     fig = go.Figure(go.Bar(x=probs, y=names, orientation="h", marker_color=colors,
-                           text=[f"{p:.1%}" for p in probs], textposition="outside"))
+                           text=[fmt.pct(p, 1) for p in probs], textposition="outside"))
     fig.update_layout(height=60 + 36 * len(probs), margin=dict(l=10, r=30, t=10, b=10),
                       xaxis=dict(range=[0, 1.15], title="probability (calibrated)"))
     st.plotly_chart(fig, width="stretch", key=key)
@@ -35,9 +35,9 @@ def show(result: classify.PhotoResult, classes: list[str], index: int) -> None:
             if result.known is False:
                 st.markdown(f"#### This doesn't look like any of: {', '.join(classes)}")
                 st.caption(f"{result.name} · it is unlike the photos the model learned from; "
-                           f"its closest class would be {name.replace('_', ' ')} ({p:.0%}).")
+                           f"its closest class would be {name.replace('_', ' ')} ({fmt.pct(p, 0)}).")
             else:
-                st.markdown(f"#### {name.replace('_', ' ').capitalize()} · {p:.1%}")
+                st.markdown(f"#### {name.replace('_', ' ').capitalize()} · {fmt.pct(p, 1)}")
                 st.caption(result.name)
                 if result.unsure:
                     st.warning("Not sure: two or more classes look alike here.", icon=":material/help:")
@@ -65,15 +65,7 @@ st.title(":material/photo_camera: Classify a photo")
 st.caption("A small ImageNet network (MobileNetV2) fine-tuned on your classes. Upload one or "
            "several photos, or take one with the camera.")
 
-entry = model_picker("image", key="classify_model")
-if entry is None:
-    st.stop()
-try:
-    with st.spinner("Loading the model…"):
-        served = classify.load(entry.model_path)  # cached by path and mtime
-except (ModelLoadError, OSError) as exc:
-    st.error(f"Cannot load {entry.title}: {exc}", icon=":material/error:")
-    st.stop()
+served = load_picked("image", "classify_model", classify.load)  # cached by path and mtime
 st.caption(f"Classes: {', '.join(served.classes)}")
 
 uploads = st.file_uploader(

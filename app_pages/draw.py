@@ -5,7 +5,7 @@ from streamlit_drawable_canvas import st_canvas
 from core.inference import digits, drawing
 from core.inference import served as serving
 from ui import draw as ui
-from ui.common import model_picker
+from ui.common import load_picked
 
 CANVAS_KEY = "draw_canvas"  # one key for good: Clear and Undo act inside the canvas, it never remounts
 MAPS_PER_LAYER = 16
@@ -14,15 +14,7 @@ st.title(":material/draw: Draw a digit")
 st.caption("Draw a digit from 0 to 9 with the mouse (or a finger). The network was trained on "
            "MNIST: your drawing is cropped, shrunk to 20 px and centred first, just like MNIST's digits.")
 
-entry = model_picker("mnist", key="draw_model")
-if entry is None:
-    st.stop()
-try:
-    model = serving.load(entry.model_path)
-except digits.ModelLoadError as exc:
-    st.error(f"{exc}\n\nRestore the shipped models with `git checkout assets/models`, "
-             "or train an MNIST model on the **Train** page.", icon=":material/error:")
-    st.stop()
+model = load_picked("mnist", "draw_model", serving.load)
 
 
 def show_answer(reading: drawing.Reading, advice: drawing.Advice) -> None:

@@ -216,7 +216,7 @@ def fcn():
     model, fcn_model, accuracy = classifier()
     diff = theory.compare_dense_conv(model, fcn_model, val[:8, ..., None])
     m = st.columns(2)
-    m[0].metric("Classifier's validation accuracy", f"{accuracy:.1%}",
+    m[0].metric("Classifier's validation accuracy", fmt.pct(accuracy, 1),
                 help="3,000 MNIST training digits, 2 epochs")
     m[1].metric("Largest |dense - conv| output difference", f"{diff:.1e}")
     n = st.slider("Digits on the wide image", 2, 6, 4, key="t6_n")

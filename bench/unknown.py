@@ -12,8 +12,9 @@ Photos are scored on the network's features. For each model:
    or without the left-out directions counted at their mean variance: "ppca")
    with the best AUROC between real validation inputs and negatives made with seed 0
    (``bench.negatives``: letters, symbols, scribbles...; textures, checkerboards...).
-3. The threshold: the score above which ``core.inference.unknown.FLAG_RATE`` of the real
-   validation inputs lie (2% of digits, 5% of photos).
+3. The threshold: from the real validation inputs' scores, set so that with 90% confidence
+   at most ``core.inference.unknown.FLAG_RATE`` of all real inputs are flagged (2% of
+   digits, 5% of photos; ``unknown.threshold_for``).
 4. Report, with that threshold: the share flagged of real validation and test inputs and
    of a fresh draw of negatives (seed 1), per kind, through the page's whole path
    (for digits, the dot rule comes first).
@@ -112,7 +113,8 @@ def main(argv: list[str] | None = None) -> None:
         per_kind = {k: float(flagged["neg_report"][kinds == k].mean()) for k in dict.fromkeys(kinds)}
         print(f"\n{entry.name}: AUROC on validation (real vs negatives, seed 0): "
               + ", ".join(f"{k} {v:.3f}" for k, v in aurocs.items()))
-        print(f"  chosen {best}; threshold {threshold:.4g} flags {rate:.0%} of real validation inputs")
+        print(f"  chosen {best}; threshold {threshold:.4g}: at most {rate:.0%} of real inputs flagged "
+              f"with {unknown.FLAG_CONFIDENCE:.0%} confidence")
         print(f"  flagged: real validation {flagged['val'].mean():.1%} ({len(flagged['val'])}), "
               f"real test {flagged['test'].mean():.1%} ({len(flagged['test'])}), "
               f"negatives (seed 1) {flagged['neg_report'].mean():.1%} ({len(kinds)})")
@@ -125,7 +127,8 @@ def main(argv: list[str] | None = None) -> None:
                                   "drawings" if entry.task == "mnist" else
                                   "class means and covariance: the training split; threshold: the "
                                   "validation split"),
-                    "flag_rate_target": rate, "auroc_val": {k: round(v, 4) for k, v in aurocs.items()},
+                    "flag_rate_target": rate, "flag_confidence": unknown.FLAG_CONFIDENCE,
+                    "auroc_val": {k: round(v, 4) for k, v in aurocs.items()},
                     "flagged_val": round(float(flagged["val"].mean()), 4),
                     "flagged_test": round(float(flagged["test"].mean()), 4),
                     "flagged_negatives": round(float(flagged["neg_report"].mean()), 4),

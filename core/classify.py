@@ -10,20 +10,16 @@ every file got its line, error lines included.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
-from core import cli
+from core import cli, fmt
 from core.inference import photos, served
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m core.classify", description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="a .keras image model (default: the Classify page's default)")
-    parser.add_argument("--json", action="store_true", help="one JSON object per line")
-    parser.add_argument("files", nargs="+", metavar="FILE")
-    args = parser.parse_args(argv)
+    args = cli.predictor_args("python -m core.classify", __doc__,
+                              "a .keras image model (default: the Classify page's default)", "FILE", argv)
     model = photos.load(args.model or served.default_entry("image").model_path)
     for path in args.files:
         result = photos.classify_photo(model, path, path, k=1)
@@ -38,9 +34,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(json.dumps({"file": path, "label": label, "probability": p, "known": known}))
             elif known is False:
                 print(f"{path}: doesn't look like any of: {', '.join(model.classes)} "
-                      f"(closest {label} at {p:.1%})")
+                      f"(closest {label} at {fmt.pct(p, 1)})")
             else:
-                print(f"{path}: {label} ({p:.1%})")
+                print(f"{path}: {label} ({fmt.pct(p, 1)})")
         sys.stdout.flush()
     return 0
 

@@ -6,6 +6,7 @@ Any other exception is a bug: one line names it and the traceback is shown only 
 """
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import traceback
@@ -33,3 +34,13 @@ def run(main: Callable[[list[str] | None], int], argv: list[str] | None = None) 
         print(f"error: unexpected {type(exc).__name__}: {str(exc)[:300]} "
               f"(set {DEBUG_ENV}=1 for the traceback)", file=sys.stderr)
         return 1
+
+
+def predictor_args(prog: str, doc: str, model_help: str, metavar: str,
+                   argv: list[str] | None) -> argparse.Namespace:
+    """The arguments ``core.digit`` and ``core.classify`` share: ``[--model PATH] [--json] FILE...``."""
+    parser = argparse.ArgumentParser(prog=prog, description=doc.splitlines()[0])
+    parser.add_argument("--model", help=model_help)
+    parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    parser.add_argument("files", nargs="+", metavar=metavar)
+    return parser.parse_args(argv)

@@ -11,14 +11,13 @@ cannot be read gives ``{"file", "error"}``; the exit code is then 1.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
 import numpy as np
 from PIL import Image
 
-from core import cli
+from core import cli, fmt
 from core.inference import drawing, served
 
 
@@ -34,16 +33,13 @@ def describe(reading: drawing.Reading) -> str:
     if reading.status == drawing.DOT:
         return "a dot, not a digit"
     if reading.status == drawing.UNKNOWN:
-        return f"doesn't look like a digit (closest {reading.digit} at {reading.probability:.1%})"
-    return f"{reading.digit} ({reading.probability:.1%})"
+        return f"doesn't look like a digit (closest {reading.digit} at {fmt.pct(reading.probability, 1)})"
+    return f"{reading.digit} ({fmt.pct(reading.probability, 1)})"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m core.digit", description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="a .keras MNIST model (default: the Draw page's default)")
-    parser.add_argument("--json", action="store_true", help="one JSON object per line")
-    parser.add_argument("files", nargs="+", metavar="PNG")
-    args = parser.parse_args(argv)
+    args = cli.predictor_args("python -m core.digit", __doc__,
+                              "a .keras MNIST model (default: the Draw page's default)", "PNG", argv)
     model = served.load(args.model or served.default_entry("mnist").model_path)
     failed = 0
     for path in args.files:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -70,6 +71,20 @@ def test_mahalanobis_flags_far_features_and_round_trips(tmp_path):
     assert unknown.detector({}, tmp_path / "m.keras") is None
     no_sidecar = {"unknown": {"method": "mahalanobis", "threshold": 1}}
     assert unknown.detector(no_sidecar, tmp_path / "x.keras") is None
+
+
+def test_the_threshold_keeps_to_the_flag_rate_on_new_inputs_not_only_on_validation():
+    """Fitted on 375 validation scores (the flowers' split), the threshold must flag at most 5% of
+    all real inputs in at least 90% of draws; the plain 95% quantile does it about half the time."""
+    rng = np.random.default_rng(0)
+    true_rates = []
+    for _ in range(400):
+        threshold = unknown.threshold_for(rng.normal(size=375), 0.05)
+        true_rates.append(0.5 * math.erfc(threshold / math.sqrt(2)))  # P(N(0, 1) > threshold)
+    true_rates = np.array(true_rates)
+    assert (true_rates <= 0.05).mean() >= 0.88
+    assert np.median(true_rates) > 0.025  # still a threshold, not "never flag"
+    assert unknown.allowed_flags(2000, 0.02) in range(28, 36)  # the digits' 2,000 validation drawings
 
 
 def test_a_dot_is_told_from_a_digit_by_its_own_stroke_width():

@@ -2,6 +2,7 @@
 import streamlit as st
 
 from core import machine as system
+from core.errors import StudioError
 
 
 @st.cache_resource(show_spinner="Starting Keras…")
@@ -49,6 +50,21 @@ def model_picker(task: str, key: str, label: str = "Model"):
                 st.session_state[key] = i
     index = st.selectbox(label, range(len(usable)), format_func=lambda i: usable[i].label(), key=key)
     return usable[index]
+
+
+def load_picked(task: str, key: str, load):
+    """The page's model: picked (``model_picker``) and loaded with ``load(path)``, or the page
+    stops with one sentence saying what to do."""
+    entry = model_picker(task, key=key)
+    if entry is None:
+        st.stop()
+    try:
+        with st.spinner("Loading the model…"):
+            return load(entry.model_path)
+    except (StudioError, OSError) as exc:
+        st.error(f"Cannot load {entry.title}: {exc}\n\nRestore the shipped models with "
+                 "`git checkout assets/models`, or train one on the **Train** page.", icon=":material/error:")
+        st.stop()
 
 
 USE_MODEL = "use_model"

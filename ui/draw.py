@@ -23,6 +23,8 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from core import fmt
+
 STROKE_WIDTH = 20  # px on the 280 px canvas: the page's default
 STROKE_RANGE = (8, 40)
 TOOLS_KEY = "draw_canvas_tools"
@@ -180,7 +182,7 @@ def canvas_tools(width: int) -> None:
 def probability_chart(probs: np.ndarray, highlight: int | None) -> go.Figure:
     colors = ["#4f46e5" if i == highlight else "#b0b4c0" for i in range(len(probs))]
     fig = go.Figure(go.Bar(x=[str(i) for i in range(len(probs))], y=probs.tolist(), marker_color=colors,
-                           text=[f"{v:.0%}" if v >= 0.005 else "" for v in probs], textposition="outside",
+                           text=[fmt.pct(v, 0) if v >= 0.005 else "" for v in probs], textposition="outside",
                            hovertemplate="digit %{x}: %{y:.1%}<extra></extra>"))
     fig.update_layout(height=240, margin=dict(l=10, r=10, t=10, b=10), yaxis=dict(range=[0, 1.15]),
                       xaxis=dict(type="category"), xaxis_title="digit", yaxis_title="probability")

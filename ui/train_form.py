@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from core import config
+from core import config, fmt
 from core import machine as system
 from core.data import folders
 from core.data import mnist as mnist_data
@@ -187,8 +187,8 @@ def data_report(cfg: Settings) -> tuple[int | None, int]:
             available = mnist_train_count(str(status.path), labels.stat().st_mtime)
         n_train, n_val = mnist_data.split_sizes(available, cfg.val_split, cfg.limit)
         st.markdown(f"**MNIST** ({where}): 10 classes, {n_train:,} training and {n_val:,} "
-                    f"validation images ({cfg.val_split:.0%} held out, fixed seed), test images used once "
-                    "for the card.")
+                    f"validation images ({fmt.pct(cfg.val_split, 0)} held out, fixed seed), test images "
+                    "used once for the card.")
         download = mnist_data.needs_download(status.path)
         if download:
             st.warning(f"{download}. Otherwise the run first downloads them from the internet, which fails "

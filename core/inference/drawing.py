@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core import fmt
 from core.data.canvas import canvas_to_mnist, is_dot
 from core.inference import digits, unsure
 from core.inference.served import Served
@@ -87,8 +88,10 @@ def advise(reading: Reading, strokes: int | None = None) -> Advice:
     if reading.unsure:
         if unfinished:
             return Advice("Still drawing?", f"Best guess so far: {reading.digit} at "
-                          f"{reading.probability:.0%}. Add the next stroke and it updates.")
+                          f"{fmt.pct(reading.probability, 0)}. Add the next stroke and it updates.")
         return Advice(f"Not sure — maybe {reading.digit} or {reading.runner_up}",
-                      f"Top guess {reading.digit} at {reading.probability:.0%}, then {reading.runner_up} "
-                      f"at {reading.probabilities[reading.runner_up]:.0%}. Try a clearer shape.")
-    return Advice(f"Prediction: {reading.digit}", f"with probability {reading.probability:.1%}", "result")
+                      f"Top guess {reading.digit} at {fmt.pct(reading.probability, 0)}, "
+                      f"then {reading.runner_up} "
+                      f"at {fmt.pct(reading.probabilities[reading.runner_up], 0)}. Try a clearer shape.")
+    return Advice(f"Prediction: {reading.digit}", f"with probability {fmt.pct(reading.probability, 1)}",
+                  "result")

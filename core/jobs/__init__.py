@@ -490,8 +490,8 @@ def _scores(card: dict) -> str:
     test, val = _number(metrics.get("test_accuracy")), _number(metrics.get("val_accuracy"))
     if test is None:
         return ""
-    val_text = f"val {val:.2%}  " if val is not None else ""
-    return f"{val_text}test {test:.2%} ({metrics.get('test_errors', '?')} errors)"
+    val_text = f"val {fmt.pct(val, 2)}  " if val is not None else ""
+    return f"{val_text}test {fmt.pct(test, 2)} ({metrics.get('test_errors', '?')} errors)"
 
 
 def headline(run: Run, progress: dict) -> tuple[str, str]:

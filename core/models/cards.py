@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 
+from core import fmt
 from core.errors import StudioError
 from core.io import JsonFileError, read_json
 
@@ -111,7 +112,7 @@ class ModelEntry:
     def label(self) -> str:
         """A short human label for pickers: title, accuracy and where it comes from."""
         acc = self.test_accuracy
-        score = f" · test {acc:.2%}" if isinstance(acc, (int, float)) else ""
+        score = f" · test {fmt.pct(acc, 2)}" if isinstance(acc, (int, float)) else ""
         where = "shipped" if self.source == "shipped" else f"your run {self.card_path.parent.name}"
         return f"{self.title}{score} ({where})"
 

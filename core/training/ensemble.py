@@ -34,6 +34,7 @@ import core
 keras = core.import_keras()
 import numpy as np
 
+from core import fmt
 from core.data import mnist as data
 from core.errors import StudioError
 from core.io import atomic_write_json
@@ -132,7 +133,7 @@ def index_refits(refit_dirs: list[Path]) -> dict[tuple, tuple[Path, dict]]:
         card = read_card(d / "card.json")
         held_out = card["config"]["val_split"]
         if held_out != 0:
-            raise EnsembleError(f"{d} is not a refit: it held out {held_out:.0%} for validation")
+            raise EnsembleError(f"{d} is not a refit: it held out {fmt.pct(held_out, 0)} for validation")
         refits[_recipe(card)] = (d, card)
     return refits
 

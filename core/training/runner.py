@@ -19,7 +19,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core import cli, machine
+from core import cli, fmt, machine
 from core.io import atomic_write_json
 from core.rundir import RunDir, holds_only_run_files, is_run_folder, save_clean_model
 from core.training import TrainingError, settings, trust
@@ -111,9 +111,10 @@ def finish(run: RunDir, cfg: settings.Settings, result: TaskResult, task: str, n
         card |= trust.fit(result.model, card["task"], run.model_path, **result.trust_data)
     atomic_write_json(run.card_path, card)
     val = result.val
-    val_text = f"{val['accuracy']:.2%}" if val.get("images") else "none held out"
+    val_text = fmt.pct(val['accuracy'], 2) if val.get("images") else "none held out"
     test = result.test
-    print(f"{card['name']}: val {val_text}, test {test['accuracy']:.2%} ({test['errors']}/{test['images']} "
+    print(f"{card['name']}: val {val_text}, test {fmt.pct(test['accuracy'], 2)} "
+          f"({test['errors']}/{test['images']} "
           f"errors) in {card['training'].get('wall_time_s', 0):.0f}s", file=sys.stderr)
     return card
 

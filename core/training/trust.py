@@ -8,9 +8,10 @@ Classify pages and the command-line predictors treat it alike (see core.inferenc
   with the expected calibration error (15 bins) on the test split before and after;
 - ``unknown``: Mahalanobis distance on the penultimate features (class means and a shared
   covariance from training images, kept to 64 principal directions with the rest counted at
-  their mean variance: PPCA), its threshold the validation quantile that flags
-  ``unknown.FLAG_RATE`` of real inputs. Runs have no home-made negatives to choose a score
-  with, so they use the one that separated best on validation for the shipped models.
+  their mean variance: PPCA), its threshold set on the validation split so that, with 90%
+  confidence, at most ``unknown.FLAG_RATE`` of real inputs are flagged. Runs have no home-made
+  negatives to choose a score with, so they use the one that separated best on validation for
+  the shipped models.
 
 A run that held nothing out for validation (a refit) gets neither: nothing honest to fit on.
 """
@@ -60,7 +61,8 @@ def fit(model, task: str, model_path: str | Path, train: tuple, val: tuple, test
         "threshold": round(float(threshold), 6), "stats_file": sidecar.name,
         "fitted_on": f"class means and covariance: {len(keep):,} training images; threshold: "
                      f"{len(y_val):,} validation images",
-        "flag_rate_target": rate, "flagged_val": round(float((val_scores > threshold).mean()), 4),
+        "flag_rate_target": rate, "flag_confidence": unknown.FLAG_CONFIDENCE,
+        "flagged_val": round(float((val_scores > threshold).mean()), 4),
         "flagged_test": round(float((test_scores > threshold).mean()), 4),
         "measured_by": "core.training.trust at the end of training",
     }
