@@ -48,12 +48,9 @@ def import_tensorflow():
     return sys.modules["tensorflow"]
 
 
-def keras_backend_name() -> str:
-    """The backend Keras will pick, read the way Keras reads it, without importing Keras.
-
-    Unset, it is TensorFlow, or JAX where only JAX is installed (e.g. a GPU machine set up
-    with ``make run GPU=1 BACKEND=jax`` or one that came with JAX alone).
-    """
+def configured_keras_backend() -> str | None:
+    """The backend set by ``KERAS_BACKEND`` or ``~/.keras/keras.json``, read the way Keras reads
+    them (None when neither says)."""
     name = os.environ.get("KERAS_BACKEND")
     if not name:
         import json
@@ -64,6 +61,16 @@ def keras_backend_name() -> str:
             name = json.loads(conf.read_text()).get("backend")
         except (OSError, ValueError, AttributeError):
             name = None
+    return name or None
+
+
+def keras_backend_name() -> str:
+    """The backend Keras will pick, read the way Keras reads it, without importing Keras.
+
+    Unset, it is TensorFlow, or JAX where only JAX is installed (e.g. a GPU machine set up
+    with ``make run GPU=1 BACKEND=jax`` or one that came with JAX alone).
+    """
+    name = configured_keras_backend()
     if not name:
         from importlib.util import find_spec
 

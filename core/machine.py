@@ -17,6 +17,7 @@ import core
 from core import config
 from core.data.mnist import FILES
 from core.data.photo import IMAGE_SUFFIXES
+from core.errors import StudioError
 from core.models.cards import ModelEntry, find_models
 
 MNIST_FILES = tuple(FILES.values())
@@ -97,6 +98,51 @@ def _version(package: str) -> str | None:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
         return None
+
+
+class MachineError(StudioError):
+    """This machine cannot do what was asked (a backend that is not installed)."""
+
+
+KERAS_BACKENDS = ("tensorflow", "jax")
+# Packages that give each backend CUDA (tensorflow[and-cuda], jax[cuda12] / jax[cuda13]).
+_CUDA_PACKAGES = {"tensorflow": ("nvidia-cudnn-cu12",), "jax": ("jax-cuda12-plugin", "jax-cuda13-plugin")}
+
+
+def installed_backends() -> list[str]:
+    """The Keras backends installed here, from package metadata (nothing imported)."""
+    return [name for name in KERAS_BACKENDS if _version(name)]
+
+
+def has_cuda(backend: str) -> bool:
+    """Whether ``backend`` was installed with its CUDA packages (metadata only; TensorFlow built
+    against a system-wide CUDA is not seen here)."""
+    return any(_version(p) for p in _CUDA_PACKAGES.get(backend, ()))
+
+
+def keras_backend() -> str:
+    """The backend Keras runs on in this process (imports Keras)."""
+    return core.import_keras().backend.backend()
+
+
+def backend_for_run(choice: str = "auto") -> str:
+    """The Keras backend a training run uses: the one asked for, else (``auto``) the one Keras is
+    configured with (``KERAS_BACKEND`` or keras.json), else the installed one that can use this
+    machine's NVIDIA GPU (JAX where only JAX has CUDA, as on the GPU machines lent here), else
+    TensorFlow. Raises MachineError for a backend that is not installed."""
+    installed = installed_backends()
+    if choice != "auto":
+        if choice not in installed:
+            raise MachineError(f"the {choice} backend is not installed here: "
+                               + ("pip install -r requirements-jax.txt" if choice == "jax"
+                                  else "pip install -r requirements.txt"))
+        return choice
+    if core.configured_keras_backend():
+        return core.keras_backend_name()
+    with_cuda = [name for name in installed if has_cuda(name)]
+    if with_cuda and _nvidia_gpus():
+        return with_cuda[0]
+    return installed[0] if installed else core.keras_backend_name()
 
 
 def summary() -> MachineInfo:

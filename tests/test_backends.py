@@ -29,9 +29,10 @@ TRANSFER = ["transfer", "--data", "shapes", "--backbone", "tiny_cnn", "--image-s
 
 
 def _train(args: list[str], out, backend: str) -> dict:
-    env = os.environ | {"KERAS_BACKEND": backend}
-    proc = subprocess.run([sys.executable, "-m", "core.train", *args, "--out", str(out)], cwd=PROJECT_ROOT,
-                          env=env, capture_output=True, text=True, timeout=900)
+    """One run on ``backend``, asked for as the Train page asks: ``--backend`` (no KERAS_BACKEND)."""
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    command = [sys.executable, "-m", "core.train", *args, "--backend", backend, "--out", str(out)]
+    proc = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     run = RunDir(out)
     assert run.read_status()["state"] == "succeeded"

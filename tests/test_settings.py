@@ -8,8 +8,9 @@ from dataclasses import fields
 
 import pytest
 
+from core import machine
 from core.config import PROJECT_ROOT
-from core.training import runner
+from core.training import TrainingError, runner
 from core.training.settings import TASKS, MnistSettings, TransferSettings
 
 
@@ -23,7 +24,7 @@ def test_the_parser_defaults_are_the_dataclass_defaults(cls):
 
 @pytest.mark.parametrize("cfg", [
     MnistSettings(arch="best", epochs=2, batch_size=64, lr=0.01, seed=3, val_split=0.2, limit=500,
-                  device="cpu"),
+                  device="cpu", backend="jax"),
     TransferSettings(data="flowers", backbone="mobilenet_v2_0.35", image_size=96, epochs_head=1,
                      epochs_fine=0, limit_per_class=20, weights="none", xla="off"),
 ])
@@ -49,6 +50,7 @@ def test_recipe_defaults_are_resolved_from_the_architecture():
     (MnistSettings(seed=2**40), "seed must be a whole number from 0"),
     (MnistSettings(arch="huge"), "unknown architecture 'huge'"),
     (MnistSettings(device="tpu"), "device must be one of auto, cpu, gpu"),
+    (MnistSettings(backend="torch"), "backend must be one of auto, tensorflow, jax"),
     (TransferSettings(fine_lr=float("inf")), "fine-tuning learning rate must be positive and finite"),
     (TransferSettings(seed=-1), "seed must be a whole number from 0"),
     (TransferSettings(data="--x"), "a data folder name cannot start with '-'"),
@@ -107,3 +109,34 @@ def test_help_lists_every_visible_setting():
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     text = sub.choices["transfer"].format_help()
     assert "--epochs-head" in text and "--fine-lr" in text and "--weights" not in text
+
+
+def test_a_run_asks_for_its_backend_and_an_uninstalled_one_is_refused_in_one_sentence(tmp_path, monkeypatch):
+    argv = MnistSettings(backend="jax").to_argv()
+    assert argv[argv.index("--backend") + 1] == "jax"
+    assert "--backend" not in MnistSettings().to_argv()  # auto: left to the machine
+    monkeypatch.setattr(machine, "installed_backends", lambda: ["tensorflow"])
+    with pytest.raises(machine.MachineError, match="the jax backend is not installed here: pip install -r "
+                                                   "requirements-jax.txt"):
+        machine.backend_for_run("jax")
+
+
+def test_auto_picks_the_configured_backend_else_the_one_with_cuda_on_a_gpu_machine(monkeypatch, tmp_path):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))  # no keras.json
+    monkeypatch.setattr(machine, "installed_backends", lambda: ["tensorflow", "jax"])
+    monkeypatch.setattr(machine, "has_cuda", lambda name: name == "jax")  # a lent GPU machine
+    monkeypatch.setattr(machine, "_nvidia_gpus", lambda: [machine.GPU("NVIDIA H100", 81559, "9.0")])
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    assert machine.backend_for_run("auto") == "jax"
+    assert machine.backend_for_run("tensorflow") == "tensorflow"
+    monkeypatch.setattr(machine, "_nvidia_gpus", lambda: [])
+    assert machine.backend_for_run("auto") == "tensorflow"  # no GPU: the default backend
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    assert machine.backend_for_run("auto") == "jax"  # the user's own setting wins
+
+
+def test_a_run_in_a_process_on_another_backend_says_how_to_start_it(tmp_path):
+    other = "jax" if machine.keras_backend() == "tensorflow" else "tensorflow"
+    with pytest.raises(TrainingError, match=f"start the run with python -m core.train ... --backend {other}"):
+        runner.execute("mnist", MnistSettings(backend=other), tmp_path / "run")
+    assert not (tmp_path / "run").exists()  # refused before anything was written

@@ -18,6 +18,7 @@ from core.models import mnist as mnist_models
 from core.models import transfer as transfer_models
 from core.training import devices
 from core.training.settings import (
+    BACKENDS,
     DEVICES,
     SWITCHES,
     MnistSettings,
@@ -27,7 +28,7 @@ from core.training.settings import (
     help_text,
     label,
 )
-from ui.common import machine_info
+from ui.common import machine_info, machine_summary
 from ui.datasets import uploaded_source
 
 
@@ -83,18 +84,29 @@ def _number(col, cls: type[Settings], name: str, low, high, value=None, **kw):
 
 def device_settings(task: str) -> dict:
     info = machine_info()
-    cols = st.columns(3)
+    cols = st.columns(4)
     device = cols[0].selectbox("Device", DEVICES, key=f"{task}_device",
-                               help="auto: every GPU when there is one (MirroredStrategy over several), "
-                                    "else the CPU")
-    mixed = cols[1].selectbox("Mixed precision", SWITCHES, key=f"{task}_mixed",
+                               help="auto: every GPU when there is one (MirroredStrategy on TensorFlow, "
+                                    "DataParallel on JAX, over several), else the CPU")
+    installed = system.installed_backends()
+    backend = cols[1].selectbox("Keras backend", [b for b in BACKENDS if b == "auto" or b in installed],
+                                key=f"{task}_backend",
+                                help="The run is its own process, so it may use another backend than this "
+                                     "page. auto: KERAS_BACKEND or keras.json when set, else the one that "
+                                     "can use this machine's GPU (JAX where only JAX has CUDA), else "
+                                     "TensorFlow.")
+    mixed = cols[2].selectbox("Mixed precision", SWITCHES, key=f"{task}_mixed",
                               help="float16 maths with float32 weights: about half the activation memory "
                                    "and faster on GPUs with tensor cores (compute capability 7.0+)")
-    xla = cols[2].selectbox("XLA compilation", SWITCHES, key=f"{task}_xla",
+    xla = cols[3].selectbox("XLA compilation", SWITCHES, key=f"{task}_xla",
                             help="auto: Keras decides (on with a GPU)")
-    if not info.gpus and device != "gpu":
-        st.caption(":material/info: No GPU found: the run will train on the CPU.")
-    return {"device": device, "mixed_precision": mixed, "xla": xla}
+    chosen = system.backend_for_run(backend)
+    # this page's backend was asked; another one's GPUs are nvidia-smi's, if it came with CUDA
+    gpus = info.gpus if chosen == info.backend else machine_summary().gpus if system.has_cuda(chosen) else []
+    where = "the CPU" if not gpus or device == "cpu" else "the GPU" if len(gpus) == 1 else f"{len(gpus)} GPUs"
+    st.caption(f":material/info: This run will train on {where} with Keras on {chosen}"
+               + (" (auto)." if backend == "auto" else "."))
+    return {"device": device, "backend": backend, "mixed_precision": mixed, "xla": xla}
 
 
 def _recipe_defaults() -> None:

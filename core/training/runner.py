@@ -151,6 +151,10 @@ def execute(task: str, cfg: settings.Settings, out: str | Path, *, name: str | N
     problems = cfg.problems()
     if problems:
         raise TrainingError("; ".join(problems))
+    running = machine.keras_backend()
+    if cfg.backend not in ("auto", running):  # Keras picks its backend once, on import
+        raise TrainingError(f"this process runs Keras on {running}: start the run with "
+                            f"python -m core.train ... --backend {cfg.backend}")
     run = RunDir(out).create()
     module = importlib.import_module(TASK_MODULES[task])
     with _device_scope(cfg, run):

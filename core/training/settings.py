@@ -15,12 +15,14 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, ClassVar
 
 from core.data.folders import MIN_PER_CLASS
+from core.machine import KERAS_BACKENDS
 from core.models import mnist as mnist_models
 from core.models import transfer as transfer_models
 
 DEVICES = ("auto", "cpu", "gpu")
 SWITCHES = ("auto", "on", "off")
-DEVICE_FIELDS = ("device", "mixed_precision", "xla")
+BACKENDS = ("auto", *KERAS_BACKENDS)
+DEVICE_FIELDS = ("device", "backend", "mixed_precision", "xla")
 SEED_MAX = 2**32 - 1  # numpy and Keras accept seeds in [0, 2**32)
 
 
@@ -39,6 +41,9 @@ class Settings:
     HELP: ClassVar[str] = ""
 
     device: str = option("auto", "auto: all GPUs when present, else the CPU", choices=DEVICES)
+    backend: str = option("auto", "the Keras backend for this run (auto: KERAS_BACKEND or keras.json when "
+                          "set, else the installed one that can use this machine's GPU, else tensorflow)",
+                          choices=BACKENDS)
     mixed_precision: str = option("auto", "mixed_float16 (auto: on GPUs with compute capability >= 7.0)",
                                   choices=SWITCHES)
     xla: str = option("auto", "XLA jit_compile (auto: Keras's choice, on with a GPU)", choices=SWITCHES)
@@ -94,7 +99,8 @@ class Settings:
     def problems(self, n_train: int | None = None) -> list[str]:
         """Every reason these settings cannot run, one sentence each ([] when they can)."""
         out = []
-        for name, allowed in (("device", DEVICES), ("mixed_precision", SWITCHES), ("xla", SWITCHES)):
+        for name, allowed in (("device", DEVICES), ("backend", BACKENDS), ("mixed_precision", SWITCHES),
+                              ("xla", SWITCHES)):
             if getattr(self, name) not in allowed:
                 out.append(f"{name.replace('_', ' ')} must be one of {', '.join(allowed)}, "
                            f"got {getattr(self, name)!r}")
