@@ -50,7 +50,7 @@ class MachineInfo:
 
     def describe_libraries(self) -> str:
         """E.g. 'Keras 3.15.1 on JAX 0.10.2 · Python 3.11.9' (TensorFlow named when it is the backend)."""
-        name = {"jax": "JAX", "tensorflow": "TensorFlow", "torch": "PyTorch"}.get(self.backend, self.backend)
+        name = backend_label(self.backend)
         version = self.backend_version or (self.tensorflow if self.backend == "tensorflow" else None)
         return f"Keras {self.keras} on {name} {version or ''}".rstrip() + f" · Python {self.python}"
 
@@ -98,6 +98,11 @@ def _version(package: str) -> str | None:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
         return None
+
+
+def backend_label(backend: str) -> str:
+    """A Keras backend as people write it: 'jax' -> 'JAX'."""
+    return {"jax": "JAX", "tensorflow": "TensorFlow", "torch": "PyTorch"}.get(backend, backend)
 
 
 class MachineError(StudioError):

@@ -104,7 +104,7 @@ def device_settings(task: str) -> dict:
     # this page's backend was asked; another one's GPUs are nvidia-smi's, if it came with CUDA
     gpus = info.gpus if chosen == info.backend else machine_summary().gpus if system.has_cuda(chosen) else []
     where = "the CPU" if not gpus or device == "cpu" else "the GPU" if len(gpus) == 1 else f"{len(gpus)} GPUs"
-    st.caption(f":material/info: This run will train on {where} with Keras on {chosen}"
+    st.caption(f":material/info: This run will train on {where} with Keras on {system.backend_label(chosen)}"
                + (" (auto)." if backend == "auto" else "."))
     return {"device": device, "backend": backend, "mixed_precision": mixed, "xla": xla}
 
