@@ -1,10 +1,14 @@
 """core.inference.digits: cached loading, clear load errors, batch probabilities, activations and saliency."""
+import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 import core
+from core.config import PROJECT_ROOT
 from core.data.canvas import canvas_to_mnist
 from core.inference import digits as predict
 from tests.fixtures.drawing import SHAPES, canvas_with, shape_dataset, train_shape_model
@@ -151,3 +155,36 @@ def test_conv_then_batchnorm_then_relu_shows_the_maps_after_the_relu(tmp_path):
     expected = keras.Model(inp, relu)(image[None, ..., None]).numpy()[0]
     assert name == "c1" and maps.min() >= 0
     np.testing.assert_allclose(maps, expected, atol=1e-5)
+
+
+_ON_JAX = """
+import json, sys
+import numpy as np
+from core.inference import digits, gradcam
+model = digits.load_model(sys.argv[1])
+x = np.load(sys.argv[2])
+e = digits.explain(model, x)
+print(json.dumps({"backend": __import__("keras").backend.backend(),
+                  "probs": np.asarray(digits.probabilities(model, x[None])).tolist(),
+                  "saliency": e.saliency.tolist(), "cam": gradcam.heatmap(model, x[..., None]).tolist()}))
+"""
+
+
+def test_prediction_saliency_and_grad_cam_agree_on_tensorflow_and_jax(shape_model, tmp_path):
+    """`make run BACKEND=jax` serves the pages on Keras-on-JAX: the same model file must give the
+    same answer and the same explanations there (they used TensorFlow's tape and crashed)."""
+    pytest.importorskip("jax")
+    from core.inference import gradcam
+
+    x = canvas_to_mnist(canvas_with(7))
+    np.save(tmp_path / "x.npy", x)
+    env = os.environ | {"KERAS_BACKEND": "jax"}
+    out = subprocess.run([sys.executable, "-c", _ON_JAX, str(shape_model), str(tmp_path / "x.npy")],
+                         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    jax_side = json.loads(out.stdout.strip().splitlines()[-1])
+    assert jax_side["backend"] == "jax"
+    model = predict.load_model(shape_model)
+    assert np.allclose(jax_side["probs"], predict.probabilities(model, x[None]), atol=1e-4)
+    assert np.allclose(jax_side["saliency"], predict.explain(model, x).saliency, atol=1e-3)
+    assert np.allclose(jax_side["cam"], gradcam.heatmap(model, x[..., None]), atol=1e-3)

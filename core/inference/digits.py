@@ -58,11 +58,20 @@ _compiled: dict[int, object] = {}
 
 
 def forward(model):
-    """A traced ``model(x, training=False)``, one per model, reused across calls."""
+    """A compiled ``model(x, training=False)``, one per model, reused across calls: a
+    ``tf.function`` on TensorFlow, ``jax.jit`` on JAX (the app may run Keras on either)."""
     fn = _compiled.get(id(model))
     if fn is None or fn[0] is not model:
-        tf = core.import_tensorflow()
-        fn = (model, tf.function(lambda x: model(x, training=False), reduce_retracing=True))
+        backend = core.import_keras().backend.backend()
+        if backend == "tensorflow":
+            tf = core.import_tensorflow()
+            fn = (model, tf.function(lambda x: model(x, training=False), reduce_retracing=True))
+        elif backend == "jax":
+            import jax
+
+            fn = (model, jax.jit(lambda x: model(x, training=False)))
+        else:
+            fn = (model, model.predict_on_batch)
         _compiled[id(model)] = fn
     return fn[1]
 
@@ -177,18 +186,30 @@ def _explainer(model):
     """
     cached = _explainers.get(id(model))
     if cached is None or cached[0] is not model:
-        tf = core.import_tensorflow()
         owner, convs, features = _feature_model(model)
+        if core.import_keras().backend.backend() == "jax":
+            import jax
+            import jax.numpy as jnp
 
-        @tf.function(reduce_retracing=True)
-        def run(x):
-            with tf.GradientTape() as tape:
-                tape.watch(x)
+            def score(x):  # log keeps the gradient alive when the top probability is close to 1
                 probs = model(x, training=False)
-                # log keeps the gradient alive when the top probability is close to 1
-                score = tf.math.log(tf.reduce_max(probs[0]) + 1e-12)
-            maps = features(x, training=False) if features is not None else []
-            return probs, tape.gradient(score, x), maps
+                return jnp.log(jnp.max(probs[0]) + 1e-12), probs
+
+            @jax.jit
+            def run(x):
+                grad, probs = jax.grad(score, has_aux=True)(x)
+                return probs, grad, features(x, training=False) if features is not None else []
+        else:
+            tf = core.import_tensorflow()
+
+            @tf.function(reduce_retracing=True)
+            def run(x):
+                with tf.GradientTape() as tape:
+                    tape.watch(x)
+                    probs = model(x, training=False)
+                    score = tf.math.log(tf.reduce_max(probs[0]) + 1e-12)
+                maps = features(x, training=False) if features is not None else []
+                return probs, tape.gradient(score, x), maps
 
         cached = (model, (owner, convs, run))
         _explainers[id(model)] = cached

@@ -37,15 +37,18 @@ def _cam_function(model):
     cached = _traced.get(id(model))
     if cached is not None and cached[0] is model:
         return cached[1]
-    tf = core.import_tensorflow()
-    import keras
-
+    keras = core.import_keras()
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     split = layers.index(last_conv_layer(model)) + 1
     head = layers[-1]
     # Score by the logit (the softmax Dense's input times its kernel, plus bias).
     use_logit = isinstance(head, keras.layers.Dense) and head.activation.__name__ == "softmax"
     after = layers[split:-1] if use_logit else layers[split:]
+    if keras.backend.backend() == "jax":
+        run = _jax_cam(layers[:split], after, head, use_logit)
+        _traced[id(model)] = (model, run)
+        return run
+    tf = core.import_tensorflow()
 
     @tf.function(reduce_retracing=True)
     def run(image, class_index):
@@ -68,17 +71,40 @@ def _cam_function(model):
     return run
 
 
+def _jax_cam(before, after, head, use_logit):
+    """The same Grad-CAM as ``_cam_function`` for Keras on JAX, compiled with ``jax.jit``."""
+    import jax
+    import jax.numpy as jnp
+
+    def scores_of(features):
+        x = features
+        for layer in after:
+            x = layer(x, training=False)
+        return jnp.matmul(x, head.kernel.value) + head.bias.value if use_logit else x
+
+    @jax.jit
+    def run(image, class_index):
+        features = image
+        for layer in before:
+            features = layer(features, training=False)
+        index = jnp.where(class_index < 0, jnp.argmax(scores_of(features)[0]), class_index)
+        grads = jax.grad(lambda f: scores_of(f)[0, index])(features)[0]
+        weights = jnp.mean(grads, axis=(0, 1))
+        return jax.nn.relu(jnp.sum(features[0] * weights, axis=-1)), index
+
+    return run
+
+
 def heatmap(model, image: np.ndarray, class_index: int | None = None) -> np.ndarray:
     """A (h, w) map in [0, 1] at the feature map's resolution for one (H, W, 3) 0-255 image.
 
     The layers are applied one by one (image and CNN models here are chains at the top
     level), which reaches inside a reloaded nested backbone without graph surgery.
     """
-    tf = core.import_tensorflow()
     run = _cam_function(model)
-    cam, _ = run(tf.convert_to_tensor(np.asarray(image, np.float32)[None]),
-                 tf.constant(-1 if class_index is None else int(class_index), tf.int32))
-    cam = cam.numpy()
+    index = np.int32(-1 if class_index is None else int(class_index))
+    cam, _ = run(np.asarray(image, np.float32)[None], index)
+    cam = np.asarray(cam)
     top = cam.max()
     return cam / top if top > 0 else cam
 
