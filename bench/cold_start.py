@@ -1,6 +1,7 @@
 """Cold start: seconds from `streamlit run app.py` to the home page rendered in Chromium.
 
     python -m bench.cold_start [--runs 3]
+    python -m bench.cold_start --baseline    # the same for an empty Streamlit app, to compare
 """
 from __future__ import annotations
 
@@ -25,11 +26,14 @@ def _port() -> int:
         return sock.getsockname()[1]
 
 
-def cold_start(browser) -> float:
+BASELINE_APP = 'import streamlit as st\nst.title("Empty")\nst.write("This machine:")\n'
+
+
+def cold_start(browser, app: str = "app.py") -> float:
     port = _port()
     start = time.monotonic()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+        [sys.executable, "-m", "streamlit", "run", app, "--server.headless", "true",
          "--server.address", "127.0.0.1", "--server.port", str(port)],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
@@ -41,7 +45,7 @@ def cold_start(browser) -> float:
                 break
             except Exception:  # server not listening yet
                 time.sleep(0.1)
-        page.get_by_text("Data sets found").wait_for(timeout=120_000)
+        page.get_by_text("This machine:").wait_for(timeout=120_000)  # the last part of Home
         return time.monotonic() - start
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -51,13 +55,21 @@ def cold_start(browser) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--baseline", action="store_true", help="time an empty Streamlit app instead")
     args = parser.parse_args()
+    app = "app.py"
+    if args.baseline:
+        import tempfile
+
+        app = str(Path(tempfile.mkdtemp(prefix="empty-app-")) / "app.py")
+        Path(app).write_text(BASELINE_APP)
     with sync_playwright() as pw:
         flags = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
         browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=flags)
-        times = [cold_start(browser) for _ in range(args.runs)]
+        times = [cold_start(browser, app) for _ in range(args.runs)]
         browser.close()
-    print("cold start (process start -> home page rendered), seconds:", ", ".join(f"{t:.1f}" for t in times))
+    print(f"cold start of {'an empty Streamlit app' if args.baseline else 'CNN Studio'} "
+          "(process start -> home page rendered), seconds:", ", ".join(f"{t:.1f}" for t in times))
     print(f"median {statistics.median(times):.1f} s over {len(times)} runs")
 
 
