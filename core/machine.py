@@ -164,11 +164,15 @@ def summary() -> MachineInfo:
         keras=_version("keras") or "?",
         cpu_count=os.cpu_count() or 1,
         gpus=gpus,
-        mixed_precision=any(g.compute_capability and float(g.compute_capability) >= MIXED_MIN_CC
-                            for g in gpus),
+        mixed_precision=mixed_capable(gpus),
         backend=backend,
         backend_version=_version("tensorflow" if backend == "tensorflow" else backend),
     )
+
+
+def mixed_capable(gpus: list[GPU]) -> bool:
+    """Whether these GPUs (as nvidia-smi lists them) run float16 fast: compute capability 7.0 or more."""
+    return any(g.compute_capability and float(g.compute_capability) >= MIXED_MIN_CC for g in gpus)
 
 
 def machine_info() -> MachineInfo:

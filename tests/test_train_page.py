@@ -239,3 +239,27 @@ def test_missing_mnist_is_named_before_launch(isolated, monkeypatch, tmp_path):
     warnings = [w.value for w in at.warning]
     folder = str(isolated["data"] / "mnist")
     assert any("put the four IDX files" in w and folder in w for w in warnings), warnings
+
+
+def test_a_gpu_only_jax_sees_is_offered_to_a_jax_run(mnist_like, monkeypatch):
+    """The lent GPU machines: nvidia-smi lists an H100, JAX came with CUDA, the page runs on TensorFlow
+    (no GPU there). A JAX run must be told it trains on the GPU and may ask for it."""
+    from core import machine
+    from ui import common
+
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(mnist_like["runs"]))  # no keras.json
+    monkeypatch.setattr(machine, "_nvidia_gpus", lambda: [machine.GPU("NVIDIA H100", 81559, "9.0")])
+    monkeypatch.setattr(machine, "has_cuda", lambda name: name == "jax")
+    common.machine_summary.clear()
+    try:
+        at = _page()
+        at.selectbox(key="mnist_backend").set_value("jax").run()
+        at.selectbox(key="mnist_device").set_value("gpu").run()
+        captions = " ".join(c.value for c in at.caption)
+        assert "This run will train on the GPU with Keras on JAX." in captions
+        assert not any("has no GPU" in e for e in _errors(at)) and not _launch(at).disabled
+        (command,) = [c.value for c in at.code if "core.train" in c.value]
+        assert "--device gpu --backend jax" in command
+    finally:
+        common.machine_summary.clear()

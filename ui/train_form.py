@@ -4,6 +4,7 @@ Every default, label and rule comes from core.training.settings; this module onl
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pandas as pd
@@ -82,8 +83,19 @@ def _number(col, cls: type[Settings], name: str, low, high, value=None, **kw):
 
 # --- settings -----------------------------------------------------------------------
 
-def device_settings(task: str) -> dict:
+def run_machine(backend: str) -> system.MachineInfo:
+    """The machine as a run on ``backend`` (a Settings value) will see it: this page's own view when
+    the run uses the page's backend, else nvidia-smi's GPUs if that backend came with CUDA."""
     info = machine_info()
+    chosen = system.backend_for_run(backend)
+    if chosen == info.backend:
+        return info
+    gpus = machine_summary().gpus if system.has_cuda(chosen) else []
+    return dataclasses.replace(info, gpus=gpus, mixed_precision=system.mixed_capable(gpus), backend=chosen,
+                               backend_version=None)
+
+
+def device_settings(task: str) -> dict:
     cols = st.columns(4)
     device = cols[0].selectbox("Device", DEVICES, key=f"{task}_device",
                                help="auto: every GPU when there is one (MirroredStrategy on TensorFlow, "
@@ -100,11 +112,11 @@ def device_settings(task: str) -> dict:
                                    "and faster on GPUs with tensor cores (compute capability 7.0+)")
     xla = cols[3].selectbox("XLA compilation", SWITCHES, key=f"{task}_xla",
                             help="auto: Keras decides (on with a GPU)")
-    chosen = system.backend_for_run(backend)
-    # this page's backend was asked; another one's GPUs are nvidia-smi's, if it came with CUDA
-    gpus = info.gpus if chosen == info.backend else machine_summary().gpus if system.has_cuda(chosen) else []
+    run = run_machine(backend)
+    gpus = run.gpus
     where = "the CPU" if not gpus or device == "cpu" else "the GPU" if len(gpus) == 1 else f"{len(gpus)} GPUs"
-    st.caption(f":material/info: This run will train on {where} with Keras on {system.backend_label(chosen)}"
+    label = system.backend_label(run.backend)
+    st.caption(f":material/info: This run will train on {where} with Keras on {label}"
                + (" (auto)." if backend == "auto" else "."))
     return {"device": device, "backend": backend, "mixed_precision": mixed, "xla": xla}
 
@@ -235,7 +247,7 @@ def data_report(cfg: Settings) -> tuple[int | None, int]:
 
 def memory_report(cfg: Settings, classes: int, extra: dict) -> str | None:
     """Show the memory estimate; return why the run cannot start on this machine (too big), or None."""
-    info = machine_info()
+    info = run_machine(cfg.backend)
     mixed = devices.resolve_mixed(cfg.mixed_precision, info)
     key = (cfg.arch,) if isinstance(cfg, MnistSettings) else (cfg.backbone, max(classes, 2), cfg.image_size)
     batch = max(1, cfg.resolved().batch_size or 1)
@@ -262,6 +274,6 @@ def launch_problems(cfg: Settings, n_train: int | None) -> list[str]:
     problems = cfg.problems(n_train)
     if n_train is None and not (isinstance(cfg, TransferSettings) and not cfg.data):
         problems.append("the data set above cannot be trained on")
-    if cfg.device == "gpu" and not machine_info().gpus:
+    if cfg.device == "gpu" and not run_machine(cfg.backend).gpus:
         problems.append("device 'gpu' chosen but this machine has no GPU: choose auto or cpu")
     return problems
