@@ -130,11 +130,12 @@ def keras_backend() -> str:
     return core.import_keras().backend.backend()
 
 
-def backend_for_run(choice: str = "auto") -> str:
+def backend_for_run(choice: str = "auto", gpus: list[GPU] | None = None) -> str:
     """The Keras backend a training run uses: the one asked for, else (``auto``) the one Keras is
     configured with (``KERAS_BACKEND`` or keras.json), else the installed one that can use this
     machine's NVIDIA GPU (JAX where only JAX has CUDA, as on the GPU machines lent here), else
-    TensorFlow. Raises MachineError for a backend that is not installed."""
+    TensorFlow. ``gpus``: nvidia-smi's list when the caller has it (else it is asked).
+    Raises MachineError for a backend that is not installed."""
     installed = installed_backends()
     if choice != "auto":
         if choice not in installed:
@@ -142,10 +143,11 @@ def backend_for_run(choice: str = "auto") -> str:
                                + ("pip install -r requirements-jax.txt" if choice == "jax"
                                   else "pip install -r requirements.txt"))
         return choice
-    if core.configured_keras_backend():
-        return core.keras_backend_name()
+    configured = core.configured_keras_backend()
+    if configured:
+        return configured
     with_cuda = [name for name in installed if has_cuda(name)]
-    if with_cuda and _nvidia_gpus():
+    if with_cuda and (gpus if gpus is not None else _nvidia_gpus()):
         return with_cuda[0]
     return installed[0] if installed else core.keras_backend_name()
 

@@ -87,10 +87,11 @@ def run_machine(backend: str) -> system.MachineInfo:
     """The machine as a run on ``backend`` (a Settings value) will see it: this page's own view when
     the run uses the page's backend, else nvidia-smi's GPUs if that backend came with CUDA."""
     info = machine_info()
-    chosen = system.backend_for_run(backend)
+    listed = machine_summary().gpus  # nvidia-smi's, read once per process
+    chosen = system.backend_for_run(backend, listed)
     if chosen == info.backend:
         return info
-    gpus = machine_summary().gpus if system.has_cuda(chosen) else []
+    gpus = listed if system.has_cuda(chosen) else []
     return dataclasses.replace(info, gpus=gpus, mixed_precision=system.mixed_capable(gpus), backend=chosen,
                                backend_version=None)
 

@@ -154,23 +154,19 @@ def auroc(known: np.ndarray, unknown: np.ndarray) -> float:
     return float((below + 0.5 * equal).sum() / (len(ks) * len(u)))
 
 
-def _binomial_cdf(k: int, n: int, p: float) -> float:
-    """P(X <= k) for X ~ Binomial(n, p), summed in log space (n up to millions is fine)."""
-    log_p, log_q = math.log(p), math.log1p(-p)
-    terms = [math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_p + (n - i) * log_q
-             for i in range(k + 1)]
-    top = max(terms)
-    return math.exp(top) * sum(math.exp(t - top) for t in terms)
-
-
 def allowed_flags(n: int, flag_rate: float, confidence: float = FLAG_CONFIDENCE) -> int:
     """How many of ``n`` real validation inputs may lie above the threshold: the most for which
     a true flag rate above ``flag_rate`` would have shown so few with chance ``1 - confidence``
-    at most (a one-sided binomial bound)."""
-    k = -1
-    while k + 1 < n and _binomial_cdf(k + 1, n, flag_rate) <= 1 - confidence:
-        k += 1
-    return max(k, 0)
+    at most (a one-sided binomial bound: the largest k with P(Binomial(n, flag_rate) <= k)
+    below that chance, its terms summed in log space)."""
+    log_p, log_q, limit = math.log(flag_rate), math.log1p(-flag_rate), math.log(1 - confidence)
+    log_cdf = -math.inf
+    for k in range(n):
+        log_cdf = np.logaddexp(log_cdf, math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+                               + k * log_p + (n - k) * log_q)
+        if log_cdf > limit:
+            return max(k - 1, 0)
+    return n - 1
 
 
 def threshold_for(known_scores: np.ndarray, flag_rate: float, confidence: float = FLAG_CONFIDENCE) -> float:
